@@ -1,0 +1,49 @@
+"""Brax's own environments (``brax/ant``, ``brax/hopper``, ...) behind :class:`~envs.core.State`.
+
+Only Brax's environments are used, never its trainers. Brax's ``done`` is a termination (a
+fallen hopper); time limits come from :class:`envs.wrappers.EpisodeWrapper`. The package is
+imported only when one of its environments is made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from envs.core import State
+
+BRAX_ENVS = (
+    "ant", "fast", "halfcheetah", "hopper", "humanoid", "humanoidstandup",
+    "inverted_double_pendulum", "inverted_pendulum", "pusher", "reacher", "swimmer", "walker2d",
+)  # fmt: skip
+
+
+class BraxEnv:
+    """One Brax environment; ``overrides`` go to ``brax.envs.get_environment`` (``backend``...)."""
+
+    episode_length = 1000
+    default_action_repeat = 1
+
+    def __init__(self, name: str, **overrides: Any):
+        from brax import envs as brax_envs
+
+        self.name = name
+        self._env = brax_envs.get_environment(name, **overrides)
+        self.observation_size = int(self._env.observation_size)
+        self.action_size = int(self._env.action_size)
+
+    def reset(self, key: jax.Array) -> State:
+        inner = self._env.reset(key)
+        zero = jnp.zeros((), jnp.float32)
+        return State(inner, inner.obs, zero, jnp.asarray(inner.done, jnp.float32), zero, {})
+
+    def step(self, state: State, action: jax.Array) -> State:
+        inner = self._env.step(state.physics, action)
+        return state._replace(
+            physics=inner,
+            obs=inner.obs,
+            reward=jnp.asarray(inner.reward, jnp.float32),
+            terminated=jnp.asarray(inner.done, jnp.float32),
+        )

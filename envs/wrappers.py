@@ -1,0 +1,126 @@
+"""Wrappers that turn one environment into what the training loop steps.
+
+:class:`EpisodeWrapper` adds action repeat and a time limit (``truncated`` at the limit, never
+on top of a termination) to a single environment. :class:`BatchedEnv` runs ``num_envs`` copies
+with ``jax.vmap`` and resets ended episodes automatically, keeping the final observation of an
+ended episode in ``info["final_obs"]`` (so a truncated episode can be bootstrapped) and the
+return and length of every ended episode in ``info["done_return"]``/``info["done_length"]``.
+Resets draw fresh initial states from per-environment keys rather than replaying a cached first
+state, and run only when some environment in the batch has ended. These wrappers deliberately
+know nothing about policies or learning.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from envs.core import Env, State
+
+
+class EpisodeWrapper:
+    """Repeats each action ``action_repeat`` times and truncates after ``episode_length``
+    environment steps (counted before action repeat, as Brax counts them)."""
+
+    def __init__(self, env: Env, episode_length: int, action_repeat: int = 1):
+        self.env = env
+        self.episode_length = episode_length
+        self.action_repeat = action_repeat
+        self.observation_size = env.observation_size
+        self.action_size = env.action_size
+
+    def reset(self, key: jax.Array) -> State:
+        state = self.env.reset(key)
+        return state._replace(info={**state.info, "steps": jnp.int32(0)})
+
+    def step(self, state: State, action: jax.Array) -> State:
+        def repeat(carry, _):
+            inner, total_reward = carry
+            inner = self.env.step(inner, action)
+            # Reward after a termination within the repeat is not earned.
+            total_reward = total_reward + jnp.where(inner.terminated > 0, 0.0, 1.0) * inner.reward
+            return (inner, total_reward), None
+
+        def first(inner):
+            inner = self.env.step(inner, action)
+            return inner, inner.reward
+
+        inner = state._replace(info={k: v for k, v in state.info.items() if k != "steps"})
+        inner, total_reward = first(inner)
+        if self.action_repeat > 1:
+            (inner, total_reward), _ = jax.lax.scan(
+                repeat, (inner, total_reward), None, length=self.action_repeat - 1
+            )
+        steps = state.info["steps"] + self.action_repeat
+        terminated = inner.terminated
+        truncated = jnp.where((steps >= self.episode_length) & (terminated == 0), 1.0, 0.0).astype(
+            jnp.float32
+        )
+        return inner._replace(reward=total_reward, truncated=truncated, info={**inner.info, "steps": steps})
+
+
+def _select(mask: jax.Array, on_true, on_false):
+    """Per-environment select over two batched pytrees of equal structure."""
+
+    def pick(a, b):
+        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, on_true, on_false)
+
+
+class BatchedEnv:
+    """``num_envs`` copies of an environment, vectorised, with auto-reset and episode stats."""
+
+    def __init__(self, env: Env, num_envs: int):
+        self.env = env
+        self.num_envs = num_envs
+        self.observation_size = env.observation_size
+        self.action_size = env.action_size
+        self.episode_length = env.episode_length
+
+    def _fresh(self, keys: jax.Array) -> State:
+        reset_keys, next_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
+        state = jax.vmap(self.env.reset)(reset_keys)
+        zeros = jnp.zeros(keys.shape[:1], jnp.float32)
+        stats = {
+            "rng": next_keys,
+            "final_obs": state.obs,
+            "episode_return": zeros,
+            "episode_length": zeros,
+            "done_return": zeros,
+            "done_length": zeros,
+        }
+        return state._replace(info={**state.info, **stats})
+
+    def reset(self, key: jax.Array) -> State:
+        return self._fresh(jax.random.split(key, self.num_envs))
+
+    def step(self, state: State, action: jax.Array) -> State:
+        own = ("rng", "final_obs", "episode_return", "episode_length", "done_return", "done_length")
+        inner = state._replace(info={k: v for k, v in state.info.items() if k not in own})
+        stepped = jax.vmap(self.env.step)(inner, action)
+        episode_return = state.info["episode_return"] + stepped.reward
+        episode_length = state.info["episode_length"] + 1
+        done = (stepped.terminated > 0) | (stepped.truncated > 0)
+        stats = {
+            "rng": state.info["rng"],
+            "final_obs": stepped.obs,
+            "episode_return": jnp.where(done, 0.0, episode_return),
+            "episode_length": jnp.where(done, 0.0, episode_length),
+            "done_return": episode_return,
+            "done_length": episode_length,
+        }
+        stepped = stepped._replace(info={**stepped.info, **stats})
+
+        def reset_ended(state: State) -> State:
+            fresh = self._fresh(state.info["rng"])
+            # The step's outcome (reward, flags, final observation, stats) survives the reset.
+            fresh = fresh._replace(
+                reward=state.reward,
+                terminated=state.terminated,
+                truncated=state.truncated,
+                info={**fresh.info, **{k: stats[k] for k in own if k != "rng"}},
+            )
+            return _select(done, fresh, state)
+
+        return jax.lax.cond(jnp.any(done), reset_ended, lambda s: s, stepped)

@@ -1,0 +1,1 @@
+"""Command-line scripts: ``python -m experiments.train`` and ``python -m experiments.evaluate``."""

@@ -1,0 +1,42 @@
+"""jaxrl: on-policy reinforcement learning that trains inside the same XLA program as
+MuJoCo-XLA environments.
+
+Notebook use::
+
+    import jaxrl
+    config = jaxrl.make_config("ppo", env="toy/pointmass", preset="cpu", total_steps=1_000_000)
+    result = jaxrl.train(config, run_dir="runs/pointmass")
+    policy = jaxrl.load_policy("runs/pointmass")
+"""
+
+from jaxrl.config import PRESETS, ConfigError, TrainConfig, make_config
+from jaxrl.learners import LEARNERS, Learner
+from jaxrl.learners import make as make_learner
+from jaxrl.loop import TrainState
+from jaxrl.training import (
+    TrainingDiverged,
+    TrainResult,
+    evaluate_run,
+    load_config,
+    load_policy,
+    resume,
+    train,
+)
+
+__all__ = [
+    "ConfigError",
+    "LEARNERS",
+    "Learner",
+    "PRESETS",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "TrainingDiverged",
+    "evaluate_run",
+    "load_config",
+    "load_policy",
+    "make_config",
+    "make_learner",
+    "resume",
+    "train",
+]

@@ -1,0 +1,93 @@
+"""Proximal Policy Optimization with a tanh-normal Gaussian actor (Schulman et al. 2017).
+
+    rho = pi_theta(a|s) / pi_old(a|s)
+    L   = -mean(min(rho A, clip(rho, 1 - eps, 1 + eps) A))
+          + c_v mean((R - V_theta(s))^2) - c_ent mean(H[pi_theta(.|s)])
+
+with A the GAE advantage (normalised per minibatch by default) and R = A + V_old the return.
+Defaults equal MuJoCo Playground's DM Control PPO settings as Brax's PPO computes them: clip
+0.3, entropy cost 1e-2, value cost 0.25 (Brax's 0.5 * 0.5), policy MLP 4x32, value MLP 5x256,
+swish, scale = softplus(x) + 0.001. Unlike Brax, advantages are computed once per iteration (or
+per epoch, with ``advantages_per_epoch``) rather than inside every minibatch's loss, and
+minibatches are drawn over single transitions rather than whole segments.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.actors import gaussian
+from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.learners.base import Batch, Learner, LearnerFactory
+from jaxrl.networks import MLP
+
+
+@pytree_config
+class PPOConfig:
+    clip_eps: float = hyper(0.3, "PPO clip range epsilon", positive)
+    entropy_cost: float = hyper(1e-2, "weight of the entropy bonus", non_negative)
+    value_cost: float = hyper(0.25, "weight of the value loss", positive)
+    min_std: float = hyper(1e-3, "floor added to the policy's softplus scale", positive)
+    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
+    policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "policy MLP widths", positive_sizes)
+    value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
+
+
+def clipped_surrogate(ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array) -> jax.Array:
+    """-mean(min(rho A, clip(rho, 1-eps, 1+eps) A)); shared by the ratio-based learners."""
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    return -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
+
+
+def standardize(advantage: jax.Array) -> jax.Array:
+    return (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+
+
+def make(observation_size: int, action_size: int) -> Learner:
+    def networks(config: PPOConfig) -> tuple[MLP, MLP]:
+        return MLP(config.policy_hidden, 2 * action_size), MLP(config.value_hidden, 1)
+
+    def init(key: jax.Array, config: PPOConfig):
+        policy, value = networks(config)
+        policy_key, value_key = jax.random.split(key)
+        dummy = jnp.zeros((1, observation_size))
+        return {"policy": policy.init(policy_key, dummy), "value": value.init(value_key, dummy)}
+
+    def distribution(params, obs, config):
+        logits = networks(config)[0].apply(params["policy"], obs)
+        return gaussian.split_params(logits, config.min_std)
+
+    def act(params, obs, key, config):
+        mean, std = distribution(params, obs, config)
+        u = gaussian.sample(key, mean, std)
+        return jnp.tanh(u), {"raw_action": u, "log_prob": gaussian.log_prob(u, mean, std)}
+
+    def act_deterministic(params, obs, config):
+        return jnp.tanh(distribution(params, obs, config)[0])
+
+    def value(params, obs, config):
+        return networks(config)[1].apply(params["value"], obs)[..., 0]
+
+    def loss(params, batch: Batch, key, config: PPOConfig):
+        mean, std = distribution(params, batch.obs, config)
+        new_log_prob = gaussian.log_prob(batch.extras["raw_action"], mean, std)
+        ratio = jnp.exp(new_log_prob - batch.extras["log_prob"])
+        advantage = standardize(batch.advantage) if config.normalize_advantage else batch.advantage
+        policy_loss = clipped_surrogate(ratio, advantage, config.clip_eps)
+        value_loss = jnp.mean((batch.target - value(params, batch.obs, config)) ** 2)
+        entropy = jnp.mean(gaussian.entropy(key, mean, std))
+        total = policy_loss + config.value_cost * value_loss - config.entropy_cost * entropy
+        metrics = {
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            "approx_kl": jnp.mean((ratio - 1.0) - jnp.log(ratio)),
+            "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > config.clip_eps),
+        }
+        return total, metrics
+
+    return Learner("ppo", PPOConfig, init, act, act_deterministic, value, loss)
+
+
+FACTORY = LearnerFactory("ppo", PPOConfig, make)

@@ -1,0 +1,224 @@
+"""The one rollout-and-update loop that every learner shares, as pure functions.
+
+One iteration: ``num_unrolls`` x ``unroll_length`` steps of all environments under
+``learner.act`` (nested ``lax.scan``), an observation-statistics update, truncation-aware GAE
+on scaled rewards, then ``update_epochs`` x ``num_minibatches`` optimiser steps (``lax.scan``)
+on ``learner.loss`` with global-norm clipping and a learning-rate schedule, then the learner's
+optional between-iterations phase. :func:`run_iterations` runs any number of iterations in one
+compiled call (``fori_loop`` with a traced trip count, so chunks of any length share one
+compilation). Everything here is a function of (state, config): ``jax.vmap`` over both trains
+several seeds and hyperparameters in one program. Logging, checkpoints and devices live
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from envs import BatchedEnv, EpisodeWrapper
+from jaxrl import normalize
+from jaxrl.advantages import gae
+from jaxrl.config import TrainConfig
+from jaxrl.learners.base import Batch, Learner
+
+
+class TrainState(NamedTuple):
+    """Everything needed to continue training exactly; one seed (a leading axis when vmapped)."""
+
+    params: Any
+    opt_state: Any
+    aux: Any
+    obs_stats: normalize.RunningStats
+    env_state: Any
+    key: jax.Array
+    iteration: jax.Array
+
+
+class Transition(NamedTuple):
+    obs: jax.Array
+    next_obs: jax.Array  # the true next observation: the final one when an episode ended
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    extras: Any
+    episode_return: jax.Array  # return of an episode that ended at this step, else 0
+
+
+class Loop(NamedTuple):
+    """The pure functions of training for one environment and learner."""
+
+    init: Any
+    iteration: Any
+    run_iterations: Any
+    evaluate: Any
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    learning_rate: Any = config.learning_rate
+    if config.lr_schedule == "linear":
+        updates = config.num_iterations * config.update_epochs * config.num_minibatches
+        learning_rate = optax.linear_schedule(config.learning_rate, 0.0, max(updates, 1))
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate))
+
+
+def observe(config: TrainConfig, stats: normalize.RunningStats, obs: jax.Array) -> jax.Array:
+    """What the learner sees: the normalised observation when normalisation is on."""
+    return normalize.normalize(stats, obs) if config.normalize_obs else obs
+
+
+def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loop:
+    """Build the loop's functions; ``config``'s static fields fix shapes, its leaves are read
+    from the config passed at call time."""
+    train_env = BatchedEnv(env, config.num_envs)
+
+    def init(key: jax.Array, config: TrainConfig) -> TrainState:
+        params_key, env_key, key = jax.random.split(key, 3)
+        params = learner.init(params_key, config.learner)
+        return TrainState(
+            params=params,
+            opt_state=make_optimizer(config).init(params),
+            aux=learner.init_aux(params, config.learner),
+            obs_stats=normalize.RunningStats.zeros(env.observation_size),
+            env_state=train_env.reset(env_key),
+            key=key,
+            iteration=jnp.zeros((), jnp.int32),
+        )
+
+    def rollout(params, stats, env_state, key, config: TrainConfig):
+        def step(env_state, key):
+            action, extras = learner.act(params, observe(config, stats, env_state.obs), key, config.learner)
+            next_state = train_env.step(env_state, action)
+            done = jnp.maximum(next_state.terminated, next_state.truncated)
+            transition = Transition(
+                obs=env_state.obs,
+                next_obs=next_state.info["final_obs"],
+                action=action,
+                reward=next_state.reward,
+                terminated=next_state.terminated,
+                truncated=next_state.truncated,
+                extras=extras,
+                episode_return=done * next_state.info["done_return"],
+            )
+            return next_state, transition
+
+        def unroll(env_state, keys):
+            return jax.lax.scan(step, env_state, keys)
+
+        keys = jax.random.split(key, config.num_unrolls * config.unroll_length)
+        keys = keys.reshape(config.num_unrolls, config.unroll_length, *keys.shape[1:])
+        env_state, segments = jax.lax.scan(unroll, env_state, keys)
+        # [unrolls, T, envs, ...] -> [T, unrolls * envs, ...]: each segment is one trajectory.
+        trajectories = jax.tree.map(
+            lambda x: jnp.swapaxes(x, 0, 1).reshape(x.shape[1], -1, *x.shape[3:]), segments
+        )
+        return env_state, trajectories
+
+    def advantages(params, stats, trajectories: Transition, config: TrainConfig):
+        def values_of(obs):  # one time step at a time bounds the activations' memory
+            return jax.lax.map(
+                lambda o: learner.value(params, observe(config, stats, o), config.learner), obs
+            )
+
+        values = values_of(trajectories.obs)
+        advantage, target = gae(
+            trajectories.reward * config.reward_scaling,
+            values,
+            values_of(trajectories.next_obs),
+            trajectories.terminated,
+            trajectories.truncated,
+            config.gamma,
+            config.gae_lambda,
+        )
+        return advantage, target, values
+
+    def iteration(state: TrainState, config: TrainConfig) -> tuple[TrainState, dict[str, jax.Array]]:
+        key, rollout_key, update_key, phase_key = jax.random.split(state.key, 4)
+        env_state, trajectories = rollout(state.params, state.obs_stats, state.env_state, rollout_key, config)
+        stats = (
+            normalize.update(state.obs_stats, trajectories.obs) if config.normalize_obs else state.obs_stats
+        )
+        optimizer = make_optimizer(config)
+        flat_obs = observe(config, stats, trajectories.obs)
+        fixed = advantages(state.params, stats, trajectories, config)
+
+        def epoch(carry, key):
+            params, opt_state = carry
+            permute_key, loss_key = jax.random.split(key)
+            advantage, target, values = (
+                advantages(params, stats, trajectories, config) if config.advantages_per_epoch else fixed
+            )
+            batch = Batch(flat_obs, trajectories.action, trajectories.extras, advantage, target, values)
+            batch = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+            order = jax.random.permutation(permute_key, batch.advantage.shape[0])
+            minibatches = jax.tree.map(
+                lambda x: x[order].reshape(config.num_minibatches, -1, *x.shape[1:]), batch
+            )
+
+            def sgd_step(carry, inputs):
+                params, opt_state = carry
+                minibatch, key = inputs
+                grads, metrics = jax.grad(learner.loss, has_aux=True)(params, minibatch, key, config.learner)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
+                return (optax.apply_updates(params, updates), opt_state), metrics
+
+            loss_keys = jax.random.split(loss_key, config.num_minibatches)
+            return jax.lax.scan(sgd_step, (params, opt_state), (minibatches, loss_keys))
+
+        epoch_keys = jax.random.split(update_key, config.update_epochs)
+        (params, opt_state), metrics = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys)
+        aux = state.aux
+        if learner.between_iterations is not None:
+            params, aux = learner.between_iterations(params, aux, trajectories, phase_key, config.learner)
+        ended = jnp.maximum(trajectories.terminated, trajectories.truncated)
+        metrics = {
+            **jax.tree.map(jnp.mean, metrics),
+            "episodes": jnp.sum(ended),
+            "episode_return_sum": jnp.sum(trajectories.episode_return),
+        }
+        new_state = TrainState(params, opt_state, aux, stats, env_state, key, state.iteration + 1)
+        return new_state, metrics
+
+    def run_iterations(state: TrainState, config: TrainConfig, num_iterations: jax.Array):
+        """``num_iterations`` iterations; returns the state and the metrics summed over them."""
+        shapes = jax.eval_shape(lambda s: iteration(s, config)[1], state)
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+        def body(_, carry):
+            state, sums = carry
+            state, metrics = iteration(state, config)
+            return state, jax.tree.map(jnp.add, sums, metrics)
+
+        return jax.lax.fori_loop(0, num_iterations, body, (state, zeros))
+
+    def evaluate(params, stats, key, config: TrainConfig, deterministic: bool = True):
+        """Returns and lengths of ``eval_envs`` episodes, one from each environment."""
+        reset_key, act_key = jax.random.split(key)
+        env_state = jax.vmap(env.reset)(jax.random.split(reset_key, config.eval_envs))
+        steps = math.ceil(env.episode_length / env.action_repeat)
+
+        def step(carry, key):
+            env_state, total, length, alive = carry
+            obs = observe(config, stats, env_state.obs)
+            if deterministic:
+                action = learner.act_deterministic(params, obs, config.learner)
+            else:
+                action = learner.act(params, obs, key, config.learner)[0]
+            env_state = jax.vmap(env.step)(env_state, action)
+            total = total + jnp.where(alive, env_state.reward, 0.0)
+            length = length + alive
+            alive = alive & (env_state.terminated == 0) & (env_state.truncated == 0)
+            return (env_state, total, length, alive), None
+
+        zeros = jnp.zeros(config.eval_envs)
+        carry = (env_state, zeros, zeros, jnp.ones(config.eval_envs, bool))
+        (_, total, length, _), _ = jax.lax.scan(step, carry, jax.random.split(act_key, steps))
+        return total, length
+
+    return Loop(init, iteration, run_iterations, evaluate)

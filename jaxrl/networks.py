@@ -1,0 +1,35 @@
+"""Small Flax networks shared by the learners: MLPs and a sinusoidal time embedding.
+
+Only building blocks live here; what a network's outputs mean (a Gaussian's mean and scale, a
+velocity field, a value) is decided by the actor or learner that uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class MLP(nn.Module):
+    """Swish MLP with LeCun-uniform initialisation (as Brax's PPO networks)."""
+
+    hidden: Sequence[int]
+    out: int
+    final_scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for width in self.hidden:
+            x = nn.swish(nn.Dense(width, kernel_init=nn.initializers.lecun_uniform())(x))
+        init = nn.initializers.variance_scaling(self.final_scale, "fan_in", "uniform")
+        return nn.Dense(self.out, kernel_init=init)(x)
+
+
+def time_embedding(t: jax.Array, dim: int) -> jax.Array:
+    """Sinusoidal embedding of ``t`` in [0, 1]: ``dim`` features (sin and cos pairs)."""
+    frequencies = jnp.exp(jnp.linspace(0.0, jnp.log(1000.0), dim // 2))
+    angles = t[..., None] * frequencies
+    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)

@@ -1,0 +1,93 @@
+"""The run folder: ``config.json``, ``metrics.jsonl`` (one object per evaluation) and a
+learning-curve PNG, each written so that a crash cannot corrupt what was there before
+(whole-file writes go to a temporary file that is renamed; metric lines are appended and
+flushed). Plotting is headless (Agg). Nothing here touches JAX.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE, METRICS_FILE, CURVE_FILE = "config.json", "metrics.jsonl", "learning_curve.png"
+
+
+def _atomic_write(path: Path, write) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(run_dir / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / CONFIG_FILE).read_text())
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    with open(run_dir / METRICS_FILE, "a") as f:
+        f.write(json.dumps({k: _finite(v) for k, v in record.items()}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / METRICS_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a crash
+            continue
+    return records
+
+
+def keep_metrics_until(run_dir: Path, env_steps: int) -> None:
+    """Drop records past ``env_steps`` (written after the checkpoint a resume starts from)."""
+    records = [r for r in read_metrics(run_dir) if r["env_steps"] <= env_steps]
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    _atomic_write(run_dir / METRICS_FILE, lambda p: p.write_text(text))
+
+
+def plot_learning_curve(run_dir: Path, records: list[dict[str, Any]], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not records:
+        return
+    steps = [r["env_steps"] for r in records]
+    seconds = [r["wall_time"] for r in records]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for axis, x, label in ((axes[0], steps, "environment steps"), (axes[1], seconds, "wall time (s)")):
+        per_seed = [r.get("eval_return_per_seed") or [r["eval_return"]] for r in records]
+        for seed in range(len(per_seed[0])):
+            axis.plot(x, [p[seed] for p in per_seed], color="C0", alpha=0.3, lw=1)
+        axis.plot(
+            x, [r["eval_return"] for r in records], color="C0", lw=2, marker="o", label="eval return (mean)"
+        )
+        axis.set_xlabel(label)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("episode return")
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    _atomic_write(run_dir / CURVE_FILE, lambda p: fig.savefig(p, dpi=100, format="png"))
+    plt.close(fig)

@@ -1,0 +1,232 @@
+"""Running training from Python: :func:`train`, :func:`resume`, :func:`load_policy`,
+:func:`evaluate_run`.
+
+The seeds of a run (``num_seeds``; member i uses ``seed + i`` and, for a swept hyperparameter,
+its i-th value) are one vmapped, jitted program. Training runs in chunks between evaluations;
+after each chunk the host evaluates, checks that the losses are finite, checkpoints and logs.
+A non-finite loss stops the run with :class:`TrainingDiverged` before anything is written, so
+the last checkpoint and metrics stay those of the last healthy chunk. Command-line parsing lives
+in ``experiments/``; the loop's mathematics in :mod:`jaxrl.loop`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import envs
+from jaxrl import checkpoint, learners, runlog
+from jaxrl.config import ConfigError, TrainConfig, from_dict, to_dict, validate
+from jaxrl.loop import Loop, TrainState, make_loop, observe
+
+LOSS_KEYS_EXCLUDED = ("episodes", "episode_return_sum")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; nothing from the failing chunk was saved."""
+
+
+class TrainResult(NamedTuple):
+    state: TrainState  # leaves carry a leading axis of num_seeds
+    metrics: list[dict[str, Any]]
+    config: TrainConfig
+
+
+def build(config: TrainConfig) -> tuple[envs.EpisodeWrapper, learners.Learner, Loop]:
+    env = envs.make(
+        config.env, episode_length=config.episode_length or None, action_repeat=config.action_repeat
+    )
+    learner = learners.make(config.algo, env.observation_size, env.action_size)
+    return env, learner, make_loop(env, learner, config)
+
+
+def member_configs(config: TrainConfig) -> TrainConfig:
+    """The config with every traced leaf as a float32 vector of one value per seed."""
+    return jax.tree.map(
+        lambda leaf: jnp.broadcast_to(jnp.asarray(leaf, jnp.float32), (config.num_seeds,)), config
+    )
+
+
+def member_keys(config: TrainConfig) -> jax.Array:
+    return jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.num_seeds)])
+
+
+def _restore_state(run_dir: Path, loop: Loop, config: TrainConfig) -> TrainState:
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.eval_shape(jax.vmap(loop.init), member_keys(config), member_configs(config))
+    abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), abstract)
+    return checkpoint.restore(run_dir, abstract)
+
+
+def _summarise(sums: dict[str, np.ndarray], iterations: int) -> dict[str, Any]:
+    """Host-side means over the chunk's iterations and over seeds."""
+    record = {k: float(np.mean(v) / iterations) for k, v in sums.items() if k not in LOSS_KEYS_EXCLUDED}
+    episodes = float(np.sum(sums["episodes"]))
+    record["train_return"] = float(np.sum(sums["episode_return_sum"]) / episodes) if episodes else None
+    return record
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+    _resume: bool = False,
+) -> TrainResult:
+    """Train ``config.num_seeds`` seeds in one program; returns the final state and metrics.
+
+    With ``run_dir``, writes the config, ``metrics.jsonl``, a learning curve and checkpoints
+    there. ``on_eval`` is called with each evaluation's record.
+    """
+    from tqdm.auto import tqdm
+
+    validate(config)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    env, learner, loop = build(config)
+    members, keys = member_configs(config), member_keys(config)
+    checkpoints = checkpoint.manager(run_dir) if run_dir is not None else None
+    records: list[dict[str, Any]] = []
+    elapsed_before = 0.0
+    if _resume:
+        state = _restore_state(run_dir, loop, config)
+        done_steps = int(state.iteration[0]) * config.steps_per_iteration
+        runlog.keep_metrics_until(run_dir, done_steps)
+        records = runlog.read_metrics(run_dir)
+        elapsed_before = records[-1]["wall_time"] if records else 0.0
+    else:
+        state = jax.jit(jax.vmap(loop.init))(keys, members)
+    if run_dir is not None:
+        runlog.write_config(run_dir, to_dict(config))
+
+    started = time.perf_counter()
+    run = jax.jit(jax.vmap(loop.run_iterations, in_axes=(0, 0, None)), donate_argnums=0)
+    run = run.lower(state, members, jnp.int32(0)).compile()
+    evaluate = jax.jit(jax.vmap(loop.evaluate))
+    compile_seconds = time.perf_counter() - started
+
+    total = config.num_iterations
+    chunk = math.ceil(total / config.num_evals)
+    iteration = int(state.iteration[0])
+    bar = tqdm(
+        total=total * config.steps_per_iteration,
+        initial=iteration * config.steps_per_iteration,
+        unit="step",
+        unit_scale=True,
+        disable=not progress,
+        dynamic_ncols=True,
+        desc=f"{config.algo} {config.env}",
+    )
+    try:
+        while iteration < total:
+            count = min(chunk, total - iteration)
+            chunk_start = time.perf_counter()
+            state, sums = run(state, members, jnp.int32(count))
+            sums = jax.device_get(sums)
+            chunk_seconds = time.perf_counter() - chunk_start
+            iteration += count
+            if not all(np.all(np.isfinite(v)) for v in sums.values()):
+                raise TrainingDiverged(
+                    f"a loss became non-finite before iteration {iteration}; the last checkpoint"
+                    f" and metrics are those of iteration {iteration - count}"
+                )
+            eval_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), iteration))(keys)
+            returns, lengths = jax.device_get(evaluate(state.params, state.obs_stats, eval_keys, members))
+            record = {
+                "env_steps": iteration * config.steps_per_iteration,
+                "iteration": iteration,
+                "eval_return": float(np.mean(returns)),
+                "eval_return_std": float(np.std(returns)),
+                "eval_return_per_seed": np.mean(returns, axis=1).tolist(),
+                "eval_length": float(np.mean(lengths)),
+                "train_sps": count * config.steps_per_iteration / chunk_seconds,
+                "compile_seconds": compile_seconds,
+                "wall_time": elapsed_before + time.perf_counter() - started,
+                **_summarise(sums, count),
+            }
+            records.append(record)
+            if run_dir is not None:
+                checkpoint.save(checkpoints, iteration, state)
+                runlog.append_metrics(run_dir, record)
+                runlog.plot_learning_curve(run_dir, records, f"{config.algo} on {config.env}")
+            bar.update(count * config.steps_per_iteration)
+            train_return = record["train_return"]
+            bar.set_postfix(
+                sps=f"{record['train_sps']:.0f}",
+                eval=f"{record['eval_return']:.1f}",
+                train="-" if train_return is None else f"{train_return:.1f}",
+            )
+            if on_eval is not None:
+                on_eval(record)
+    finally:
+        bar.close()
+        if checkpoints is not None:
+            checkpoints.close()
+    return TrainResult(state, records, config)
+
+
+def resume(
+    run_dir: str | Path, total_steps: int | None = None, progress: bool = True, **kwargs: Any
+) -> TrainResult:
+    """Continue the run in ``run_dir`` from its latest checkpoint, to ``total_steps`` if given."""
+    config = load_config(run_dir)
+    if total_steps is not None:
+        config = config.replace(total_steps=total_steps)
+    if checkpoint.latest_iteration(run_dir) is None:
+        raise ConfigError(f"--resume={run_dir} has no checkpoint to resume from")
+    return train(config, run_dir, progress=progress, _resume=True, **kwargs)
+
+
+def load_config(run_dir: str | Path) -> TrainConfig:
+    path = Path(run_dir) / runlog.CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"run folder {str(run_dir)!r} has no {runlog.CONFIG_FILE}: not a jaxrl run folder")
+    return from_dict(runlog.read_config(Path(run_dir)))
+
+
+def _restored_run(run_dir: str | Path) -> tuple[TrainConfig, Loop, Any, TrainState]:
+    config = load_config(run_dir)
+    if checkpoint.latest_iteration(run_dir) is None:
+        raise ConfigError(f"run folder {str(run_dir)!r} has no checkpoint yet")
+    env, learner, loop = build(config)
+    return config, loop, learner, _restore_state(Path(run_dir), loop, config)
+
+
+def load_policy(
+    run_dir: str | Path, seed_index: int = 0, deterministic: bool = False
+) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """A jitted ``(obs, key) -> action`` of the run's latest checkpoint (seed ``seed_index``).
+
+    Observations are normalised as in training; ``deterministic`` ignores the key and returns
+    the evaluation action. Works on one observation or a batch.
+    """
+    config, _, learner, state = _restored_run(run_dir)
+    params, stats = jax.tree.map(lambda x: x[seed_index], (state.params, state.obs_stats))
+    learner_config = jax.tree.map(lambda x: x[seed_index], member_configs(config)).learner
+
+    @jax.jit
+    def policy(obs: jax.Array, key: jax.Array) -> jax.Array:
+        obs = observe(config, stats, obs)
+        if deterministic:
+            return learner.act_deterministic(params, obs, learner_config)
+        return learner.act(params, obs, key, learner_config)[0]
+
+    return policy
+
+
+def evaluate_run(
+    run_dir: str | Path, episodes: int = 100, seed: int = 0, deterministic: bool = True
+) -> np.ndarray:
+    """Returns of ``episodes`` episodes for each seed of the run: shape [num_seeds, episodes]."""
+    config, loop, _, state = _restored_run(run_dir)
+    members = member_configs(config.replace(eval_envs=episodes))
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(seed), i))(jnp.arange(config.num_seeds))
+    evaluate = jax.jit(jax.vmap(lambda p, s, k, c: loop.evaluate(p, s, k, c, deterministic)))
+    returns, _ = evaluate(state.params, state.obs_stats, keys, members)
+    return np.asarray(returns)

@@ -1,0 +1,28 @@
+"""Shared helpers: a tiny, fast PPO config on the pure-JAX point-mass task."""
+
+import pytest
+
+import jaxrl
+
+TINY = dict(
+    env="toy/pointmass",
+    num_envs=16,
+    unroll_length=8,
+    num_unrolls=2,
+    num_minibatches=4,
+    update_epochs=2,
+    total_steps=16 * 8 * 2 * 6,
+    num_evals=2,
+    eval_envs=4,
+    episode_length=20,
+    policy_hidden=(16,),
+    value_hidden=(16,),
+)
+
+
+@pytest.fixture
+def tiny_config():
+    def make(**overrides):
+        return jaxrl.make_config("ppo", **{**TINY, **overrides})
+
+    return make

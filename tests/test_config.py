@@ -1,0 +1,54 @@
+import math
+
+import pytest
+
+import jaxrl
+from jaxrl.config import ConfigError
+
+
+def test_defaults_are_playground_dm_control_ppo():
+    config = jaxrl.make_config("ppo")
+    assert (config.num_envs, config.unroll_length, config.num_minibatches, config.update_epochs) == (
+        2048,
+        30,
+        32,
+        16,
+    )
+    # Brax batch_size = num_envs * num_unrolls / num_minibatches = 1024.
+    assert config.num_envs * config.num_unrolls // config.num_minibatches == 1024
+    assert (config.gamma, config.gae_lambda, config.learning_rate, config.reward_scaling) == (
+        0.995,
+        0.95,
+        1e-3,
+        10.0,
+    )
+    assert (config.learner.entropy_cost, config.learner.clip_eps) == (1e-2, 0.3)
+    assert config.learner.policy_hidden == (32,) * 4 and config.learner.value_hidden == (256,) * 5
+    assert math.isinf(config.max_grad_norm)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"num_envs": 0}, "--num-envs=0"),
+        ({"learning_rate": -1.0}, "--learning-rate=-1.0"),
+        ({"gamma": 1.5}, "--gamma=1.5"),
+        ({"num_minibatches": 7}, "--num-minibatches=7"),
+        ({"total_steps": 10}, "--total-steps=10"),
+        ({"env": "Cartpole"}, "CartpoleBalance"),
+        ({"lr_schedule": "cosine"}, "constant, linear"),
+        ({"policy_hidden": ()}, "--policy-hidden"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+def test_invalid_values_fail_with_one_line(overrides, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        jaxrl.make_config("ppo", **overrides)
+    assert "\n" not in str(error.value)
+
+
+def test_config_round_trips_through_json_dict():
+    from jaxrl.config import from_dict, to_dict
+
+    config = jaxrl.make_config("ppo", preset="cpu", env="toy/pointmass")
+    assert from_dict(to_dict(config)) == config

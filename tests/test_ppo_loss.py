@@ -1,0 +1,61 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.actors import gaussian
+from jaxrl.learners import Batch, ppo
+from jaxrl.learners import make as make_learner
+
+
+def test_tanh_normal_log_prob_matches_direct_formula():
+    u = jnp.array([[0.3, -1.2], [2.0, 0.1]])
+    mean, std = jnp.array([[0.1, -1.0], [1.5, 0.0]]), jnp.array([[0.5, 0.2], [1.0, 0.3]])
+    direct = jax.scipy.stats.norm.logpdf(u, mean, std).sum(-1) - jnp.log(1 - jnp.tanh(u) ** 2).sum(-1)
+    np.testing.assert_allclose(gaussian.log_prob(u, mean, std), direct, rtol=1e-5)
+
+
+def test_ppo_loss_equals_hand_computed_value():
+    config = ppo.PPOConfig(
+        clip_eps=0.2, entropy_cost=0.01, value_cost=0.5, policy_hidden=(8,), value_hidden=(8,)
+    )
+    learner = make_learner("ppo", 3, 2)
+    params = learner.init(jax.random.PRNGKey(0), config)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    raw_action = jax.random.normal(jax.random.PRNGKey(2), (5, 2))
+    old_log_prob = jnp.array([-2.0, -1.0, -3.0, -2.5, -0.5])
+    advantage = jnp.array([1.0, -2.0, 0.5, 3.0, -1.0])
+    target = jnp.array([0.5, 1.0, -1.0, 2.0, 0.0])
+    batch = Batch(
+        obs,
+        jnp.tanh(raw_action),
+        {"raw_action": raw_action, "log_prob": old_log_prob},
+        advantage,
+        target,
+        target,
+    )
+    key = jax.random.PRNGKey(3)
+    total, metrics = learner.loss(params, batch, key, config)
+
+    # By hand, in NumPy, from the network outputs.
+    logits = np.asarray(ppo.MLP((8,), 4).apply(params["policy"], obs))
+    mean, std = logits[:, :2], np.log1p(np.exp(logits[:, 2:])) + 1e-3
+    u = np.asarray(raw_action)
+    log_prob = (-0.5 * ((u - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1) - np.log(
+        1 - np.tanh(u) ** 2
+    ).sum(-1)
+    ratio = np.exp(log_prob - np.asarray(old_log_prob))
+    a = np.asarray(advantage)
+    a = (a - a.mean()) / (a.std() + 1e-8)
+    policy_loss = -np.mean(np.minimum(ratio * a, np.clip(ratio, 0.8, 1.2) * a))
+    values = np.asarray(ppo.MLP((8,), 1).apply(params["value"], obs))[:, 0]
+    value_loss = np.mean((np.asarray(target) - values) ** 2)
+    sample = mean + std * np.asarray(jax.random.normal(key, mean.shape))
+    entropy = np.mean(
+        (np.log(std) + 0.5 * (1 + np.log(2 * np.pi))).sum(-1) + np.log(1 - np.tanh(sample) ** 2).sum(-1)
+    )
+    expected = policy_loss + 0.5 * value_loss - 0.01 * entropy
+    np.testing.assert_allclose(metrics["policy_loss"], policy_loss, rtol=1e-4)
+    np.testing.assert_allclose(metrics["value_loss"], value_loss, rtol=1e-4)
+    np.testing.assert_allclose(metrics["entropy"], entropy, rtol=1e-4)
+    np.testing.assert_allclose(total, expected, rtol=1e-4)
+    assert 0.0 < float(metrics["clip_fraction"]) <= 1.0

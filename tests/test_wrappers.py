@@ -1,0 +1,72 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from envs.toy import GOALS
+
+
+def run(env_name, steps, num_envs=3, action=0.5, **overrides):
+    env = envs.BatchedEnv(envs.make(env_name, **overrides), num_envs)
+    state = env.reset(jax.random.PRNGKey(0))
+    step = jax.jit(env.step)
+    states = [state]
+    for _ in range(steps):
+        states.append(step(states[-1], jnp.full((num_envs, env.action_size), action)))
+    return env, states
+
+
+def test_truncation_at_time_limit_keeps_final_observation_and_resets():
+    env, states = run("toy/pointmass", 6, episode_length=5)
+    for t in range(1, 5):
+        assert not states[t].truncated.any() and not states[t].terminated.any()
+    ended, before = states[5], states[4]
+    assert ended.truncated.all() and not ended.terminated.any()
+    # The final observation is where the episode was cut off: one step on from the state before.
+    physics = jax.vmap(env.env.env.step)(before._replace(info={}), jnp.full((3, 2), 0.5))
+    np.testing.assert_allclose(ended.info["final_obs"], physics.obs, rtol=1e-6)
+    # The returned state is a fresh episode, not the ended one.
+    assert not np.allclose(ended.obs, ended.info["final_obs"])
+    np.testing.assert_array_equal(ended.info["steps"], 0)
+    np.testing.assert_array_equal(ended.info["episode_return"], 0)
+    expected_return = sum(np.asarray(s.reward) for s in states[1:6])
+    np.testing.assert_allclose(ended.info["done_return"], expected_return, rtol=1e-5)
+    np.testing.assert_array_equal(ended.info["done_length"], 5)
+    # The new episode then runs normally.
+    np.testing.assert_array_equal(states[6].info["steps"], 1)
+    assert not states[6].truncated.any()
+
+
+def test_termination_is_not_truncation():
+    env = envs.BatchedEnv(envs.make("toy/multigoal"), 2)
+    state = env.reset(jax.random.PRNGKey(0))
+    toward_goal = jnp.tile(GOALS[0], (2, 1))
+    flags = []
+    for _ in range(10):
+        state = env.step(state, toward_goal)
+        flags.append((bool(state.terminated[0]), bool(state.truncated[0])))
+    assert (True, False) in flags
+    assert all(not truncated for _, truncated in flags)
+
+
+def test_action_repeat_sums_rewards_and_counts_environment_steps():
+    single = envs.make("toy/pointmass", episode_length=100)
+    repeated = envs.make("toy/pointmass", episode_length=100, action_repeat=3)
+    key, action = jax.random.PRNGKey(1), jnp.array([0.3, -0.2])
+    a, b = single.reset(key), repeated.reset(key)
+    total = 0.0
+    for _ in range(3):
+        a = single.step(a, action)
+        total += float(a.reward)
+    b = repeated.step(b, action)
+    np.testing.assert_allclose(float(b.reward), total, rtol=1e-5)
+    np.testing.assert_allclose(b.obs, a.obs, rtol=1e-6)
+    assert int(b.info["steps"]) == 3
+
+
+def test_unknown_name_lists_closest_valid_names():
+    with pytest.raises(ValueError, match="CartpoleBalance"):
+        envs.make("cartpole_balance")
+    with pytest.raises(ValueError, match="brax/halfcheetah"):
+        envs.make("brax/half_cheetah")

@@ -58,6 +58,11 @@ def member_keys(config: TrainConfig) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.num_seeds)])
 
 
+def evaluation_keys(keys: jax.Array, iteration: int) -> jax.Array:
+    """Evaluation draws its own stream, so evaluating never changes what training does."""
+    return jax.vmap(lambda key: jax.random.fold_in(jax.random.fold_in(key, 1), iteration))(keys)
+
+
 def _restore_state(run_dir: Path, loop: Loop, config: TrainConfig) -> TrainState:
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = jax.eval_shape(jax.vmap(loop.init), member_keys(config), member_configs(config))
@@ -136,8 +141,9 @@ def train(
                     f"a loss became non-finite before iteration {iteration}; the last checkpoint"
                     f" and metrics are those of iteration {iteration - count}"
                 )
-            eval_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), iteration))(keys)
-            returns, lengths = jax.device_get(evaluate(state.params, state.obs_stats, eval_keys, members))
+            returns, lengths = jax.device_get(
+                evaluate(state.params, state.obs_stats, evaluation_keys(keys, iteration), members)
+            )
             record = {
                 "env_steps": iteration * config.steps_per_iteration,
                 "iteration": iteration,

@@ -1,0 +1,81 @@
+"""The scripts end to end with tiny budgets, and every kind of invalid input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "--env", "toy/pointmass", "--num-envs", "16", "--unroll-length", "8", "--num-unrolls", "2",
+    "--num-minibatches", "4", "--update-epochs", "2", "--num-evals", "2", "--eval-envs", "4",
+    "--episode-length", "20", "--policy-hidden", "16", "--value-hidden", "16", "--no-progress",
+]  # fmt: skip
+
+
+def cli(script, *args):
+    return subprocess.run(
+        [sys.executable, "-m", f"experiments.{script}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_train_resume_evaluate(tmp_path):
+    run_dir = tmp_path / "run"
+    trained = cli("train", *TINY, "--total-steps", "1024", "--seeds", "2", "--run-dir", str(run_dir))
+    assert trained.returncode == 0, trained.stderr
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["env_steps"] == 1024
+    for key in ("env_steps", "eval_return", "train_sps", "policy_loss", "value_loss", "entropy"):
+        assert key in records[-1]
+    assert (run_dir / "learning_curve.png").stat().st_size > 0
+    assert json.loads((run_dir / "config.json").read_text())["num_seeds"] == 2
+
+    resumed = cli("train", "--resume", str(run_dir), "--total-steps", "2048", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["env_steps"] == 2048
+
+    evaluated = cli("evaluate", "--run-dir", str(run_dir), "--episodes", "5")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "all: return" in evaluated.stdout and "over 10 episodes" in evaluated.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--algo", "sac"], "--algo=sac"),
+        (["--env", "CartPole"], "CartpoleBalance"),
+        (["--num-envs", "0"], "--num-envs=0"),
+        (["--num-envs", "many"], "--num-envs"),
+        (["--learning-rate", "-0.001"], "--learning-rate=-0.001"),
+        (["--clip-eps", "0"], "--clip-eps=0"),
+        ([*TINY, "--num-minibatches", "7"], "--num-minibatches=7"),
+        ([*TINY, "--total-steps", "10"], "--total-steps=10"),
+        (["--preset", "gpu"], "--preset=gpu"),
+        (["--resume", "/nonexistent/run"], "no such run folder"),
+        (["--resume", ".", "--num-envs", "8"], "cannot be changed when resuming"),
+    ],
+)
+def test_train_rejects_invalid_input_with_one_line(args, message):
+    result = cli("train", *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_evaluate_rejects_missing_run_folder(tmp_path):
+    result = cli("evaluate", "--run-dir", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "no such run folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_train_refuses_to_overwrite_a_run(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    result = cli("train", *TINY, "--total-steps", "1024", "--run-dir", str(tmp_path))
+    assert result.returncode == 2 and "already holds a run" in result.stderr

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
-from envs.core import State
+from envs.core import DoneFlagAdapter
 
 BRAX_ENVS = (
     "ant", "fast", "halfcheetah", "hopper", "humanoid", "humanoidstandup",
@@ -20,7 +17,7 @@ BRAX_ENVS = (
 )  # fmt: skip
 
 
-class BraxEnv:
+class BraxEnv(DoneFlagAdapter):
     """One Brax environment; ``overrides`` go to ``brax.envs.get_environment`` (``backend``...)."""
 
     episode_length = 1000
@@ -30,20 +27,6 @@ class BraxEnv:
         from brax import envs as brax_envs
 
         self.name = name
-        self._env = brax_envs.get_environment(name, **overrides)
-        self.observation_size = int(self._env.observation_size)
-        self.action_size = int(self._env.action_size)
-
-    def reset(self, key: jax.Array) -> State:
-        inner = self._env.reset(key)
-        zero = jnp.zeros((), jnp.float32)
-        return State(inner, inner.obs, zero, jnp.asarray(inner.done, jnp.float32), zero, {})
-
-    def step(self, state: State, action: jax.Array) -> State:
-        inner = self._env.step(state.physics, action)
-        return state._replace(
-            physics=inner,
-            obs=inner.obs,
-            reward=jnp.asarray(inner.reward, jnp.float32),
-            terminated=jnp.asarray(inner.done, jnp.float32),
-        )
+        self.backend = brax_envs.get_environment(name, **overrides)
+        self.observation_size = int(self.backend.observation_size)
+        self.action_size = int(self.backend.action_size)

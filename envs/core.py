@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
 
 
 class State(NamedTuple):
@@ -34,3 +35,25 @@ class Env(Protocol):
     def reset(self, key: jax.Array) -> State: ...
 
     def step(self, state: State, action: jax.Array) -> State: ...
+
+
+class DoneFlagAdapter:
+    """Adapts a backend environment whose state has ``obs``, ``reward`` and a ``done`` flag that
+    means termination (MuJoCo Playground, Brax); the backend state is kept as ``physics``.
+    Subclasses set ``self.backend``, the sizes and ``episode_length``."""
+
+    backend: Any
+
+    def reset(self, key: jax.Array) -> State:
+        inner = self.backend.reset(key)
+        zero = jnp.zeros((), jnp.float32)
+        return State(inner, inner.obs, zero, jnp.asarray(inner.done, jnp.float32), zero, {})
+
+    def step(self, state: State, action: jax.Array) -> State:
+        inner = self.backend.step(state.physics, action)
+        return state._replace(
+            physics=inner,
+            obs=inner.obs,
+            reward=jnp.asarray(inner.reward, jnp.float32),
+            terminated=jnp.asarray(inner.done, jnp.float32),
+        )

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-
-from envs.core import State
+from envs.core import DoneFlagAdapter
 
 DM_CONTROL_TASKS = (
     "AcrobotSwingup", "AcrobotSwingupSparse", "BallInCup", "CartpoleBalance",
@@ -25,30 +22,16 @@ DM_CONTROL_TASKS = (
 )  # fmt: skip
 
 
-class PlaygroundEnv:
+class PlaygroundEnv(DoneFlagAdapter):
     """One Playground task; ``overrides`` go to the task's config (e.g. ``ctrl_dt``)."""
 
     def __init__(self, name: str, impl: str = "jax", **overrides: Any):
         from mujoco_playground import registry
 
         self.name = name
-        self._env = registry.load(name, config_overrides={"impl": impl, **overrides})
+        self.backend = registry.load(name, config_overrides={"impl": impl, **overrides})
         config = registry.get_default_config(name)
         self.episode_length = int(overrides.get("episode_length", config.episode_length))
         self.default_action_repeat = int(config.get("action_repeat", 1))
-        self.observation_size = int(self._env.observation_size)
-        self.action_size = int(self._env.action_size)
-
-    def reset(self, key: jax.Array) -> State:
-        inner = self._env.reset(key)
-        zero = jnp.zeros((), jnp.float32)
-        return State(inner, inner.obs, zero, jnp.asarray(inner.done, jnp.float32), zero, {})
-
-    def step(self, state: State, action: jax.Array) -> State:
-        inner = self._env.step(state.physics, action)
-        return state._replace(
-            physics=inner,
-            obs=inner.obs,
-            reward=jnp.asarray(inner.reward, jnp.float32),
-            terminated=jnp.asarray(inner.done, jnp.float32),
-        )
+        self.observation_size = int(self.backend.observation_size)
+        self.action_size = int(self.backend.action_size)

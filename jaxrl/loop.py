@@ -145,7 +145,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         )
         optimizer = make_optimizer(config)
         flat_obs = observe(config, stats, trajectories.obs)
-        fixed = advantages(state.params, stats, trajectories, config)
+        fixed = None if config.advantages_per_epoch else advantages(state.params, stats, trajectories, config)
 
         def epoch(carry, key):
             params, opt_state = carry

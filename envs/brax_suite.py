@@ -28,5 +28,3 @@ class BraxEnv(DoneFlagAdapter):
 
         self.name = name
         self.backend = brax_envs.get_environment(name, **overrides)
-        self.observation_size = int(self.backend.observation_size)
-        self.action_size = int(self.backend.action_size)

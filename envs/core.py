@@ -40,9 +40,17 @@ class Env(Protocol):
 class DoneFlagAdapter:
     """Adapts a backend environment whose state has ``obs``, ``reward`` and a ``done`` flag that
     means termination (MuJoCo Playground, Brax); the backend state is kept as ``physics``.
-    Subclasses set ``self.backend``, the sizes and ``episode_length``."""
+    Subclasses set ``self.backend`` and ``episode_length``."""
 
     backend: Any
+
+    @property
+    def observation_size(self) -> int:
+        return int(self.backend.observation_size)
+
+    @property
+    def action_size(self) -> int:
+        return int(self.backend.action_size)
 
     def reset(self, key: jax.Array) -> State:
         inner = self.backend.reset(key)

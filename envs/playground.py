@@ -33,5 +33,3 @@ class PlaygroundEnv(DoneFlagAdapter):
         config = registry.get_default_config(name)
         self.episode_length = int(overrides.get("episode_length", config.episode_length))
         self.default_action_repeat = int(config.get("action_repeat", 1))
-        self.observation_size = int(self.backend.observation_size)
-        self.action_size = int(self.backend.action_size)

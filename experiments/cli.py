@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 
@@ -40,15 +42,21 @@ def _number(kind: type):
 
 
 def add_config_flags(
-    parser: argparse.ArgumentParser, config_type: type, skip: tuple[str, ...] = ()
+    parser: argparse.ArgumentParser,
+    config_type: type,
+    skip: tuple[str, ...] = (),
+    defaults: Mapping[str, Any] = MappingProxyType({}),
 ) -> list[str]:
-    """One flag per field of ``config_type`` (default None: 'not given'); returns the names."""
+    """One flag per field of ``config_type`` (default None: 'not given'); returns the names.
+
+    ``defaults`` replaces fields' own defaults in the help text (a learner's loop defaults).
+    """
     names = []
     for f in dataclasses.fields(config_type):
         if f.name in skip or "help" not in f.metadata:
             continue
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} (default: {_show(f.default)})"
+        help_text = f"{f.metadata['help']} (default: {_show(defaults.get(f.name, f.default))})"
         if isinstance(f.default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif isinstance(f.default, tuple):

@@ -43,7 +43,9 @@ def parse(argv: list[str]):
         help="seeds trained side by side in one program (default: 1)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    loop_names = add_config_flags(parser, TrainConfig, skip=("algo", "num_seeds"))
+    loop_names = add_config_flags(
+        parser, TrainConfig, skip=("algo", "num_seeds"), defaults=LEARNERS[algo].loop_defaults
+    )
     learner_names = add_config_flags(parser, LEARNERS[algo].config_type)
     args = parser.parse_args(argv)
     return args, given(args, loop_names + learner_names + ["num_seeds"])

@@ -162,7 +162,8 @@ def field_names(cls: type) -> list[str]:
 
 
 def make_config(algo: str = "ppo", preset: str | None = None, **overrides: Any) -> TrainConfig:
-    """A validated TrainConfig for ``algo``: defaults, then the preset, then ``overrides``.
+    """A validated TrainConfig for ``algo``: defaults (the learner's own loop defaults over
+    the loop's), then the preset, then ``overrides``.
 
     Overrides may name fields of TrainConfig or of the learner's config, flat.
     """
@@ -172,8 +173,9 @@ def make_config(algo: str = "ppo", preset: str | None = None, **overrides: Any) 
         raise ConfigError(f"--algo={algo} is invalid: expected one of {', '.join(learners.LEARNERS)}")
     if preset is not None and preset not in PRESETS:
         raise ConfigError(f"--preset={preset} is invalid: expected one of {', '.join(PRESETS)}")
-    learner_type = learners.LEARNERS[algo].config_type
-    values = {**PRESETS.get(preset or "playground", {}), **overrides}
+    factory = learners.LEARNERS[algo]
+    learner_type = factory.config_type
+    values = {**factory.loop_defaults, **PRESETS.get(preset or "playground", {}), **overrides}
     loop_names, learner_names = set(field_names(TrainConfig)), set(field_names(learner_type))
     unknown = sorted(set(values) - loop_names - learner_names)
     if unknown:

@@ -15,7 +15,8 @@ from typing import Any
 CONFIG_FILE, METRICS_FILE, CURVE_FILE = "config.json", "metrics.jsonl", "learning_curve.png"
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """``write(temporary_path)``, then rename over ``path``: readers see the old or the new file."""
     temporary = path.with_name(f".{path.name}.tmp")
     write(temporary)
     os.replace(temporary, path)
@@ -23,7 +24,7 @@ def _atomic_write(path: Path, write) -> None:
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(run_dir / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+    atomic_write(run_dir / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
@@ -62,32 +63,39 @@ def keep_metrics_until(run_dir: Path, env_steps: int) -> None:
     """Drop records past ``env_steps`` (written after the checkpoint a resume starts from)."""
     records = [r for r in read_metrics(run_dir) if r["env_steps"] <= env_steps]
     text = "".join(json.dumps(r) + "\n" for r in records)
-    _atomic_write(run_dir / METRICS_FILE, lambda p: p.write_text(text))
+    atomic_write(run_dir / METRICS_FILE, lambda p: p.write_text(text))
 
 
 def plot_learning_curve(run_dir: Path, records: list[dict[str, Any]], title: str) -> None:
+    plot_curves(run_dir / CURVE_FILE, {"eval return (mean)": records}, title)
+
+
+def plot_curves(path: Path, series: dict[str, list[dict[str, Any]]], title: str) -> None:
+    """Evaluation return against environment steps and wall time, one colour per series: each
+    seed faint, their mean bold."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not records:
+    series = {label: records for label, records in series.items() if records}
+    if not series:
         return
-    steps = [r["env_steps"] for r in records]
-    seconds = [r["wall_time"] for r in records]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for axis, x, label in ((axes[0], steps, "environment steps"), (axes[1], seconds, "wall time (s)")):
+    for index, (label, records) in enumerate(series.items()):
+        colour = f"C{index}"
         per_seed = [r.get("eval_return_per_seed") or [r["eval_return"]] for r in records]
-        for seed in range(len(per_seed[0])):
-            axis.plot(x, [p[seed] for p in per_seed], color="C0", alpha=0.3, lw=1)
-        axis.plot(
-            x, [r["eval_return"] for r in records], color="C0", lw=2, marker="o", label="eval return (mean)"
-        )
+        for axis, key in ((axes[0], "env_steps"), (axes[1], "wall_time")):
+            x = [r[key] for r in records]
+            for seed in range(len(per_seed[0])):
+                axis.plot(x, [p[seed] for p in per_seed], color=colour, alpha=0.3, lw=1)
+            axis.plot(x, [r["eval_return"] for r in records], color=colour, lw=2, marker="o", label=label)
+    for axis, label in ((axes[0], "environment steps"), (axes[1], "wall time (s)")):
         axis.set_xlabel(label)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("episode return")
     axes[0].legend()
     fig.suptitle(title)
     fig.tight_layout()
-    _atomic_write(run_dir / CURVE_FILE, lambda p: fig.savefig(p, dpi=100, format="png"))
+    atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png"))
     plt.close(fig)

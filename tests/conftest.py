@@ -1,4 +1,4 @@
-"""Shared helpers: a tiny, fast PPO config on the pure-JAX point-mass task."""
+"""Shared helpers: a tiny, fast config of any learner on the pure-JAX point-mass task."""
 
 import pytest
 
@@ -22,7 +22,7 @@ TINY = dict(
 
 @pytest.fixture
 def tiny_config():
-    def make(**overrides):
-        return jaxrl.make_config("ppo", **{**TINY, **overrides})
+    def make(algo: str = "ppo", **overrides):
+        return jaxrl.make_config(algo, **{**TINY, **overrides})
 
     return make

@@ -25,16 +25,20 @@ def cli(script, *args):
     )
 
 
-def test_train_resume_evaluate(tmp_path):
+@pytest.mark.parametrize("algo", ["ppo", "bpo"])
+def test_train_resume_evaluate(tmp_path, algo):
     run_dir = tmp_path / "run"
-    trained = cli("train", *TINY, "--total-steps", "1024", "--seeds", "2", "--run-dir", str(run_dir))
+    trained = cli(
+        "train", "--algo", algo, *TINY, "--total-steps", "1024", "--seeds", "2", "--run-dir", str(run_dir)
+    )
     assert trained.returncode == 0, trained.stderr
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["env_steps"] == 1024
     for key in ("env_steps", "eval_return", "train_sps", "policy_loss", "value_loss", "entropy"):
         assert key in records[-1]
     assert (run_dir / "learning_curve.png").stat().st_size > 0
-    assert json.loads((run_dir / "config.json").read_text())["num_seeds"] == 2
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert (saved["num_seeds"], saved["algo"]) == (2, algo)
 
     resumed = cli("train", "--resume", str(run_dir), "--total-steps", "2048", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
@@ -55,6 +59,8 @@ def test_train_resume_evaluate(tmp_path):
         (["--num-envs", "many"], "--num-envs"),
         (["--learning-rate", "-0.001"], "--learning-rate=-0.001"),
         (["--clip-eps", "0"], "--clip-eps=0"),
+        (["--algo", "bpo", "--barrier-lambda", "0"], "--barrier-lambda=0"),
+        (["--barrier-lambda", "0.01"], "--barrier-lambda"),
         ([*TINY, "--num-minibatches", "7"], "--num-minibatches=7"),
         ([*TINY, "--total-steps", "10"], "--total-steps=10"),
         (["--preset", "gpu"], "--preset=gpu"),

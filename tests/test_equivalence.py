@@ -4,18 +4,21 @@ equals an uninterrupted one."""
 import chex
 import jax
 import jax.numpy as jnp
+import pytest
 
 import jaxrl
+from jaxrl.learners import LEARNERS
 
 
 def member(tree, index):
     return jax.tree.map(lambda x: x[index], tree)
 
 
-def test_vmapped_seed_equals_single_run(tiny_config):
-    together = jaxrl.train(tiny_config(num_seeds=3, seed=5), progress=False)
+@pytest.mark.parametrize("algo", list(LEARNERS))
+def test_vmapped_seed_equals_single_run(tiny_config, algo):
+    together = jaxrl.train(tiny_config(algo, num_seeds=3, seed=5), progress=False)
     for i in (0, 2):
-        alone = jaxrl.train(tiny_config(seed=5 + i), progress=False)
+        alone = jaxrl.train(tiny_config(algo, seed=5 + i), progress=False)
         chex.assert_trees_all_close(
             member(together.state.params, i), member(alone.state.params, 0), atol=1e-5, rtol=1e-5
         )
@@ -37,8 +40,9 @@ def test_learning_rate_sweep_is_one_vmapped_program(tiny_config):
     )
 
 
-def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
-    config = tiny_config(num_seeds=2)
+@pytest.mark.parametrize("algo", list(LEARNERS))
+def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path, algo):
+    config = tiny_config(algo, num_seeds=2)
     uninterrupted = jaxrl.train(config, tmp_path / "whole", progress=False)
     half = config.replace(total_steps=config.total_steps // 2)
     jaxrl.train(half, tmp_path / "split", progress=False)

@@ -1,5 +1,7 @@
-"""PPO learns: a reward threshold on the cheap toy task and a clear improvement on
-CartpoleBalance, each within a CPU budget."""
+"""The learners learn: a reward threshold on the cheap toy task and (PPO) a clear improvement
+on CartpoleBalance, each within a CPU budget."""
+
+import pytest
 
 import jaxrl
 
@@ -11,16 +13,22 @@ POINTMASS_THRESHOLD = 80.0
 CARTPOLE_BEFORE_MAX, CARTPOLE_THRESHOLD = 400.0, 700.0
 
 
-def test_ppo_solves_pointmass_within_one_million_steps():
+# Steps each learner gets for the threshold. BPO (no entropy bonus, unnormalised advantage
+# weights) starts slower here: across 6 seeds it scored 75-87 at 1M steps and 85-90 at 1.5M.
+POINTMASS_BUDGET = {"ppo": 1_000_000, "bpo": 1_500_000}
+
+
+@pytest.mark.parametrize("algo", list(POINTMASS_BUDGET))
+def test_solves_pointmass_within_budget(algo):
     config = jaxrl.make_config(
-        "ppo",
+        algo,
         env="toy/pointmass",
         num_envs=256,
         num_unrolls=1,
         unroll_length=32,
         num_minibatches=8,
         update_epochs=4,
-        total_steps=1_000_000,
+        total_steps=POINTMASS_BUDGET[algo],
         num_evals=4,
         policy_hidden=(32, 32),
         value_hidden=(64, 64),

@@ -5,6 +5,7 @@ import numpy as np
 from jaxrl.actors import gaussian
 from jaxrl.learners import Batch, ppo
 from jaxrl.learners import make as make_learner
+from jaxrl.networks import MLP
 
 
 def test_tanh_normal_log_prob_matches_direct_formula():
@@ -37,7 +38,7 @@ def test_ppo_loss_equals_hand_computed_value():
     total, metrics = learner.loss(params, batch, key, config)
 
     # By hand, in NumPy, from the network outputs.
-    logits = np.asarray(ppo.MLP((8,), 4).apply(params["policy"], obs))
+    logits = np.asarray(MLP((8,), 4).apply(params["policy"], obs))
     mean, std = logits[:, :2], np.log1p(np.exp(logits[:, 2:])) + 1e-3
     u = np.asarray(raw_action)
     log_prob = (-0.5 * ((u - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1) - np.log(
@@ -47,7 +48,7 @@ def test_ppo_loss_equals_hand_computed_value():
     a = np.asarray(advantage)
     a = (a - a.mean()) / (a.std() + 1e-8)
     policy_loss = -np.mean(np.minimum(ratio * a, np.clip(ratio, 0.8, 1.2) * a))
-    values = np.asarray(ppo.MLP((8,), 1).apply(params["value"], obs))[:, 0]
+    values = np.asarray(MLP((8,), 1).apply(params["value"], obs))[:, 0]
     value_loss = np.mean((np.asarray(target) - values) ** 2)
     sample = mean + std * np.asarray(jax.random.normal(key, mean.shape))
     entropy = np.mean(

@@ -19,7 +19,8 @@ optimisation, evaluation and checkpoints belong to the loop, not here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
@@ -49,8 +50,13 @@ class Learner(NamedTuple):
 
 
 class LearnerFactory(NamedTuple):
-    """Makes a :class:`Learner` for an environment's sizes; registered under ``name``."""
+    """Makes a :class:`Learner` for an environment's sizes; registered under ``name``.
+
+    ``loop_defaults`` are the learner's own defaults for loop settings (e.g. BPO's gradient
+    clip); presets and explicit values override them.
+    """
 
     name: str
     config_type: type
     make: Callable[[int, int], Learner]  # (observation_size, action_size) -> Learner
+    loop_defaults: Mapping[str, Any] = MappingProxyType({})

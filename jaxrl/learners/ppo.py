@@ -20,7 +20,6 @@ import jax.numpy as jnp
 from jaxrl.actors import gaussian
 from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
-from jaxrl.networks import MLP
 
 
 @pytree_config
@@ -40,39 +39,26 @@ def clipped_surrogate(ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Arra
     return -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
 
 
+def ratio_metrics(ratio: jax.Array, clip_eps: jax.Array) -> dict[str, jax.Array]:
+    """KL(old || new) estimate (Schulman's k3) and the fraction of ratios outside the clip range."""
+    return {
+        "approx_kl": jnp.mean((ratio - 1.0) - jnp.log(ratio)),
+        "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > clip_eps),
+    }
+
+
 def standardize(advantage: jax.Array) -> jax.Array:
     return (advantage - advantage.mean()) / (advantage.std() + 1e-8)
 
 
 def make(observation_size: int, action_size: int) -> Learner:
-    def networks(config: PPOConfig) -> tuple[MLP, MLP]:
-        return MLP(config.policy_hidden, 2 * action_size), MLP(config.value_hidden, 1)
-
-    def init(key: jax.Array, config: PPOConfig):
-        policy, value = networks(config)
-        policy_key, value_key = jax.random.split(key)
-        dummy = jnp.zeros((1, observation_size))
-        return {"policy": policy.init(policy_key, dummy), "value": value.init(value_key, dummy)}
-
-    def distribution(params, obs, config):
-        logits = networks(config)[0].apply(params["policy"], obs)
-        return gaussian.split_params(logits, config.min_std)
-
-    def act(params, obs, key, config):
-        mean, std = distribution(params, obs, config)
-        u = gaussian.sample(key, mean, std)
-        return jnp.tanh(u), {"raw_action": u, "log_prob": gaussian.log_prob(u, mean, std)}
-
-    def act_deterministic(params, obs, config):
-        return jnp.tanh(distribution(params, obs, config)[0])
+    model = gaussian.actor_critic(observation_size, action_size)
 
     def value(params, obs, config):
-        return networks(config)[1].apply(params["value"], obs)[..., 0]
+        return model.critic(params, obs, config)[..., 0]
 
     def loss(params, batch: Batch, key, config: PPOConfig):
-        mean, std = distribution(params, batch.obs, config)
-        new_log_prob = gaussian.log_prob(batch.extras["raw_action"], mean, std)
-        ratio = jnp.exp(new_log_prob - batch.extras["log_prob"])
+        ratio, mean, std = gaussian.ratio(params, model, batch.obs, batch.extras, config)
         advantage = standardize(batch.advantage) if config.normalize_advantage else batch.advantage
         policy_loss = clipped_surrogate(ratio, advantage, config.clip_eps)
         value_loss = jnp.mean((batch.target - value(params, batch.obs, config)) ** 2)
@@ -82,12 +68,11 @@ def make(observation_size: int, action_size: int) -> Learner:
             "policy_loss": policy_loss,
             "value_loss": value_loss,
             "entropy": entropy,
-            "approx_kl": jnp.mean((ratio - 1.0) - jnp.log(ratio)),
-            "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > config.clip_eps),
+            **ratio_metrics(ratio, config.clip_eps),
         }
         return total, metrics
 
-    return Learner("ppo", PPOConfig, init, act, act_deterministic, value, loss)
+    return Learner("ppo", PPOConfig, model.init, model.act, model.act_deterministic, value, loss)
 
 
 FACTORY = LearnerFactory("ppo", PPOConfig, make)

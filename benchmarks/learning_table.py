@@ -1,0 +1,210 @@
+"""The learning table: learners x tasks, equal budgets and seeds, as markdown and plots.
+
+    python -m benchmarks.learning_table --algos ppo bpo \\
+        --envs toy/pointmass CartpoleBalance CartpoleSwingup PendulumSwingup \\
+        --seeds 3 --preset cpu --steps toy/pointmass=1500000 --name learning_cpu
+
+Each (task, learner) cell trains ``--seeds`` seeds side by side in one vmapped program with the
+same config apart from the learner, and records every evaluation. Results accumulate in
+``<out>/<name>.json`` (written atomically after each cell): running again with other learners
+or tasks adds or replaces those cells and keeps the rest, so later learners join the same
+table. From the whole JSON the script rewrites ``<name>.md`` (final mean evaluation return,
+mean and std over seeds, steps, wall time including compilation) and one
+``<name>_<task>.png`` learning-curve plot per task. It does not tune anything: every cell uses
+the preset, the learner's defaults and the ``--set`` overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.cli import OneLineParser, fail
+
+DEFAULT_ENVS = ("toy/pointmass", "CartpoleBalance", "CartpoleSwingup", "PendulumSwingup")
+RECORD_KEYS = ("env_steps", "wall_time", "eval_return", "eval_return_per_seed", "train_sps")
+
+
+def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values parsed as JSON where they are JSON (numbers, true/false)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"{flag} {item!r} is not KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def machine() -> str:
+    import jax
+
+    device = jax.devices()[0]
+    kind = device.device_kind if device.platform != "cpu" else platform.processor() or platform.machine()
+    return f"{device.platform} ({kind}), {os.cpu_count()} CPU cores, JAX {jax.__version__}"
+
+
+def commit() -> str:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True
+        ).stdout
+        return head + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_cell(algo: str, env: str, args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
+    import jaxrl
+    from jaxrl.config import to_dict
+
+    config = jaxrl.make_config(
+        algo,
+        preset=args.preset,
+        env=env,
+        num_seeds=args.seeds,
+        seed=args.seed,
+        num_evals=args.num_evals,
+        **{"total_steps": args.steps.get(env, args.total_steps), **overrides},
+    )
+    print(
+        f"{algo} on {env}: {config.total_steps:,} steps x {config.num_seeds} seeds",
+        file=sys.stderr,
+        flush=True,
+    )
+    result = jaxrl.train(config, progress=not args.no_progress)
+    records = [{k: r[k] for k in RECORD_KEYS} for r in result.metrics]
+    final = records[-1]["eval_return_per_seed"]
+    return {
+        "algo": algo,
+        "env": env,
+        "num_seeds": config.num_seeds,
+        "env_steps": records[-1]["env_steps"],
+        "wall_time": records[-1]["wall_time"],
+        "compile_seconds": result.metrics[0]["compile_seconds"],
+        "final_mean": float(np.mean(final)),
+        "final_std": float(np.std(final)),
+        "final_per_seed": final,
+        "records": records,
+        "config": to_dict(config),
+        "machine": machine(),
+        "commit": commit(),
+        "command": "python -m benchmarks.learning_table " + shlex.join(sys.argv[1:]),
+        "finished": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def cell_key(env: str, algo: str) -> str:
+    return f"{env} | {algo}"
+
+
+def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
+    from jaxrl.runlog import atomic_write, plot_curves
+
+    tasks = list(dict.fromkeys(cell["env"] for cell in cells.values()))
+    lines = [
+        f"# Learning table `{name}`",
+        "",
+        "Final evaluation return (deterministic policy, mean over 128 episodes per seed), then",
+        "mean +- std over seeds. Wall time is one cell's whole run: compilation, training and",
+        "evaluations, all seeds together. Regenerate with the commands listed below.",
+        "",
+        "| task | learner | env steps | final return (mean +- std) | per seed | wall time (s) |",
+        "|---|---|---:|---:|---|---:|",
+    ]
+    for task in tasks:
+        for cell in (c for c in cells.values() if c["env"] == task):
+            per_seed = ", ".join(f"{v:.1f}" for v in cell["final_per_seed"])
+            lines.append(
+                f"| {task} | {cell['algo']} | {cell['env_steps']:,} | {cell['final_mean']:.1f} +- "
+                f"{cell['final_std']:.1f} | {per_seed} | {cell['wall_time']:.0f} |"
+            )
+    lines += ["", "## Provenance", ""]
+    for cell in cells.values():
+        lines.append(
+            f"- {cell['env']} / {cell['algo']}: {cell['machine']}; commit {cell['commit']};"
+            f" {cell['finished']}; `{cell['command']}`"
+        )
+    lines += ["", "Plots: " + ", ".join(f"`{plot_name(name, task)}`" for task in tasks), ""]
+    atomic_write(out / f"{name}.md", lambda p: p.write_text("\n".join(lines)))
+    for task in tasks:
+        series = {c["algo"]: c["records"] for c in cells.values() if c["env"] == task}
+        plot_curves(
+            out / plot_name(name, task), series, f"{task}: evaluation return (seeds faint, mean bold)"
+        )
+
+
+def plot_name(name: str, task: str) -> str:
+    return f"{name}_{task.replace('/', '-')}.png"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from jaxrl.learners import LEARNERS
+
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algos", nargs="+", default=list(LEARNERS), help="learners (default: all)")
+    parser.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS), help="tasks")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (at least 3 for the table)")
+    parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument("--preset", default="cpu", help="config preset for every cell")
+    parser.add_argument("--total-steps", type=int, default=None, help="budget per cell (default: preset's)")
+    parser.add_argument("--steps", nargs="*", default=[], metavar="TASK=STEPS", help="per-task budgets")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides, all cells"
+    )
+    parser.add_argument("--num-evals", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--name", default="learning_cpu", help="file stem of the table, JSON and plots")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    args.steps = {k: int(v) for k, v in parse_assignments(args.steps, "--steps").items()}
+    overrides = parse_assignments(args.set, "--set")
+    unknown = sorted(set(args.algos) - set(LEARNERS))
+    if unknown:
+        parser.error(f"--algos {unknown[0]} is invalid: expected some of {', '.join(LEARNERS)}")
+    if args.total_steps is None:
+        from jaxrl.config import PRESETS, TrainConfig
+
+        args.total_steps = PRESETS[args.preset].get("total_steps", TrainConfig.total_steps)
+
+    import jaxrl
+    from jaxrl.runlog import atomic_write
+
+    for algo in args.algos:  # every cell's config is checked before the first one trains
+        for env in args.envs:
+            try:
+                jaxrl.make_config(algo, preset=args.preset, env=env, num_seeds=args.seeds, **overrides)
+            except jaxrl.ConfigError as error:
+                parser.error(str(error))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    store = args.out / f"{args.name}.json"
+    cells = json.loads(store.read_text()) if store.exists() else {}
+    for env in args.envs:
+        for algo in args.algos:
+            cells[cell_key(env, algo)] = run_cell(algo, env, args, overrides)
+            text = json.dumps(cells, indent=1) + "\n"
+            atomic_write(store, lambda p, text=text: p.write_text(text))
+            write_table(cells, args.out, args.name)
+    print((args.out / f"{args.name}.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

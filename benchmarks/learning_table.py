@@ -122,9 +122,10 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
     lines = [
         f"# Learning table `{name}`",
         "",
-        "Final evaluation return (deterministic policy, mean over 128 episodes per seed), then",
-        "mean +- std over seeds. Wall time is one cell's whole run: compilation, training and",
-        "evaluations, all seeds together. Regenerate with the commands listed below.",
+        "Final evaluation return (deterministic policy, mean over `eval_envs` episodes per seed, 128",
+        "by default), then mean +- std over seeds. Wall time is one cell's whole run: compilation,",
+        "training and evaluations, all seeds together. Each cell's command and machine are listed",
+        "under the table; the JSON next to this file holds every evaluation and the full configs.",
         "",
         "| task | learner | env steps | final return (mean +- std) | per seed | wall time (s) |",
         "|---|---|---:|---:|---|---:|",

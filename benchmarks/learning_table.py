@@ -71,7 +71,9 @@ def commit() -> str:
         return "unknown"
 
 
-def run_cell(algo: str, env: str, args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
+def run_cell(
+    algo: str, env: str, args: argparse.Namespace, overrides: dict[str, Any], provenance: dict[str, str]
+) -> dict[str, Any]:
     import jaxrl
     from jaxrl.config import to_dict
 
@@ -104,9 +106,7 @@ def run_cell(algo: str, env: str, args: argparse.Namespace, overrides: dict[str,
         "final_per_seed": final,
         "records": records,
         "config": to_dict(config),
-        "machine": machine(),
-        "commit": commit(),
-        "command": "python -m benchmarks.learning_table " + shlex.join(sys.argv[1:]),
+        **provenance,
         "finished": time.strftime("%Y-%m-%d %H:%M"),
     }
 
@@ -198,9 +198,15 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / f"{args.name}.json"
     cells = json.loads(store.read_text()) if store.exists() else {}
+    provenance = {  # taken at launch: the code that runs is the code imported now
+        "machine": machine(),
+        "commit": commit(),
+        "command": "python -m benchmarks.learning_table "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+    }
     for env in args.envs:
         for algo in args.algos:
-            cells[cell_key(env, algo)] = run_cell(algo, env, args, overrides)
+            cells[cell_key(env, algo)] = run_cell(algo, env, args, overrides, provenance)
             text = json.dumps(cells, indent=1) + "\n"
             atomic_write(store, lambda p, text=text: p.write_text(text))
             write_table(cells, args.out, args.name)

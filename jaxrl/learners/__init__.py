@@ -5,10 +5,13 @@ Each learner is its own module exposing ``FACTORY``; adding one is adding a line
 
 from __future__ import annotations
 
-from jaxrl.learners import bpo, ppo
+from jaxrl.learners import bpo, dppo, fpo, ppo, reinflow
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 
-LEARNERS: dict[str, LearnerFactory] = {factory.name: factory for factory in (ppo.FACTORY, bpo.FACTORY)}
+LEARNERS: dict[str, LearnerFactory] = {
+    factory.name: factory
+    for factory in (ppo.FACTORY, bpo.FACTORY, fpo.FACTORY, dppo.FACTORY, reinflow.FACTORY)
+}
 
 
 def make(name: str, observation_size: int, action_size: int) -> Learner:

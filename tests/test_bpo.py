@@ -1,5 +1,6 @@
 """BPO's loss against hand computation, its median head, its loop defaults, and that it learns."""
 
+import hand_computed
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -59,12 +60,7 @@ def test_bpo_loss_equals_hand_computed_value():
     key = jax.random.PRNGKey(3)
     total, metrics = learner.loss(params, batch, key, config)
 
-    logits = np.asarray(MLP((8,), 4).apply(params["policy"], obs))
-    mean, std = logits[:, :2], np.log1p(np.exp(logits[:, 2:])) + 1e-3
-    u = np.asarray(raw_action)
-    log_prob = (-0.5 * ((u - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1) - np.log(
-        1 - np.tanh(u) ** 2
-    ).sum(-1)
+    log_prob, entropy = hand_computed.tanh_normal(params["policy"], (8,), obs, raw_action, key)
     ratio = np.exp(log_prob - np.asarray(old_log_prob))
     heads = np.asarray(MLP((8,), 2).apply(params["value"], obs))
     value, median = heads[:, 0], heads[:, 1]
@@ -76,10 +72,6 @@ def test_bpo_loss_equals_hand_computed_value():
     value_loss = np.mean((returns - value) ** 2)
     residual = np.abs(returns - median)
     median_loss = np.mean(np.log1p(np.exp(-residual)) + 0.5 * residual)
-    sample = mean + std * np.asarray(jax.random.normal(key, mean.shape))
-    entropy = np.mean(
-        (np.log(std) + 0.5 * (1 + np.log(2 * np.pi))).sum(-1) + np.log(1 - np.tanh(sample) ** 2).sum(-1)
-    )
     expected = policy_loss + 0.5 * value_loss + 0.7 * median_loss - 0.01 * entropy
     np.testing.assert_allclose(metrics["policy_loss"], policy_loss, rtol=1e-4)
     np.testing.assert_allclose(metrics["value_loss"], value_loss, rtol=1e-4)

@@ -1,3 +1,4 @@
+import hand_computed
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,22 +39,13 @@ def test_ppo_loss_equals_hand_computed_value():
     total, metrics = learner.loss(params, batch, key, config)
 
     # By hand, in NumPy, from the network outputs.
-    logits = np.asarray(MLP((8,), 4).apply(params["policy"], obs))
-    mean, std = logits[:, :2], np.log1p(np.exp(logits[:, 2:])) + 1e-3
-    u = np.asarray(raw_action)
-    log_prob = (-0.5 * ((u - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1) - np.log(
-        1 - np.tanh(u) ** 2
-    ).sum(-1)
+    log_prob, entropy = hand_computed.tanh_normal(params["policy"], (8,), obs, raw_action, key)
     ratio = np.exp(log_prob - np.asarray(old_log_prob))
     a = np.asarray(advantage)
     a = (a - a.mean()) / (a.std() + 1e-8)
     policy_loss = -np.mean(np.minimum(ratio * a, np.clip(ratio, 0.8, 1.2) * a))
     values = np.asarray(MLP((8,), 1).apply(params["value"], obs))[:, 0]
     value_loss = np.mean((np.asarray(target) - values) ** 2)
-    sample = mean + std * np.asarray(jax.random.normal(key, mean.shape))
-    entropy = np.mean(
-        (np.log(std) + 0.5 * (1 + np.log(2 * np.pi))).sum(-1) + np.log(1 - np.tanh(sample) ** 2).sum(-1)
-    )
     expected = policy_loss + 0.5 * value_loss - 0.01 * entropy
     np.testing.assert_allclose(metrics["policy_loss"], policy_loss, rtol=1e-4)
     np.testing.assert_allclose(metrics["value_loss"], value_loss, rtol=1e-4)

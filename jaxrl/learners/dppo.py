@@ -9,10 +9,13 @@ is one PPO batch element with its own ratio:
     L     = -mean_{samples, k}(min(rho_k A_k, clip(rho_k, 1 - eps, 1 + eps) A_k)) + c_v mean((R - V)^2)
     A_k   = gamma_denoise^(K - k - 1) A          (the step that yields the action is k = K - 1)
 
-Defaults follow the from-scratch DM Control setting that FPO and GoRL ran: K 10 steps, a fixed
-exploration std of 0.05 per step (here: DDIM, whose own std is 0, floored at 0.05), sampling
-noise clipped at +-3 std, eps 0.2, gamma_denoise 0.99; ``--schedule ddpm`` gives DDPM's
-posterior stds (still floored). Choices left open, and what this module does: the clip range is
+Defaults follow the from-scratch DM Control setting that FPO and GoRL ran where this actor
+allows: K 10 steps, every step's std floored at 0.05, sampling noise clipped at +-3 std, eps 0.2,
+gamma_denoise 0.99, on the DDPM schedule (posterior stds, floored). ``--schedule ddim`` (std 0,
+so exactly 0.05 at every step, that setting's fixed std) is unstable from scratch here: its
+first steps scale eps_hat by up to 1/sqrt(alpha_bar_K), so a small parameter change moves their
+means by many stds (approximate KL above 1 per iteration on toy/pointmass, against 0.03 with
+DDPM, which learns it). Choices left open, and what this module does: the clip range is
 the same at every step (DPPO may widen it with k); advantages are standardised per minibatch
 before the denoising discount; the critic and its cost are PPO's; there is no entropy bonus
 and no behaviour-cloning term (nothing is pre-trained); the evaluation action runs the chain
@@ -43,7 +46,7 @@ class DPPOConfig:
         0.99, "advantage discount per denoising step from the action", unit_interval
     )
     denoising_steps: int = static(10, "denoising steps K", positive)
-    schedule: str = static("ddim", "step schedule", one_of(*diffusion.SCHEDULES))
+    schedule: str = static("ddpm", "step schedule", one_of(*diffusion.SCHEDULES))
     normalize_advantage: bool = static(True, "standardise advantages per minibatch")
     policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "noise-predictor MLP widths", positive_sizes)
     value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)

@@ -28,6 +28,12 @@ Choices the paper leaves open, and what this module does:
 - The weight R - sg(V) is used as is, not standardised per minibatch (the loss as published).
 - The actor is the tanh-normal of PPO and the ratio is taken on the squashed density.
 - The learning rate is the loop's (1e-3, Playground's), since the MuJoCo runs' is not given.
+
+Known behaviour with these defaults (``benchmarks/results/learning_cpu.md``): on CartpoleBalance
+with the CPU preset the policy's entropy collapses within about 1M steps and BPO stays near a
+random policy's return, where PPO (entropy bonus on standardised advantages) solves the task.
+An entropy bonus large enough for the unstandardised weights (``--entropy-cost 1``) keeps it
+exploring and it improves, more slowly than PPO.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def test_dppo_chain_log_likelihood_is_the_direct_sum_of_gaussian_log_densities(s
     config = dppo.DPPOConfig(denoising_steps=5, schedule=schedule, policy_hidden=(8,), value_hidden=(8,))
     learner, params, obs, action, extras = learner_setup("dppo", config)
     path = jnp.moveaxis(extras["chain"], -2, 0)
-    denoiser = dppo.ConditionedField((8,), ACT)
+    denoiser = flow.ConditionedField((8,), ACT)
     step = diffusion.denoising_step(
         lambda x, t: denoiser.apply(params["policy"], obs, x, t),
         5,

@@ -42,6 +42,11 @@ class ConditionedField(nn.Module):
         return MLP(self.hidden, self.out)(features)
 
 
+def init_field(field: ConditionedField, key: jax.Array, observation_size: int, action_size: int):
+    """Parameters of ``field`` for these observation and action sizes."""
+    return field.init(key, jnp.zeros((1, observation_size)), jnp.zeros((1, action_size)), jnp.zeros(1))
+
+
 def time_grid(num_steps: int) -> jax.Array:
     """The Euler steps' times 1, 1 - 1/K, ..., 1/K (step k starts at t_k = 1 - k/K)."""
     return 1.0 - jnp.arange(num_steps) / num_steps

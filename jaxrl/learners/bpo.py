@@ -46,7 +46,7 @@ import jax.numpy as jnp
 from jaxrl.actors import gaussian
 from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
-from jaxrl.learners.ppo import ratio_metrics
+from jaxrl.learners.common import ratio_metrics
 
 GAP_CLIP = 10.0  # bound on (R - m) / lambda inside the sigmoid
 LOOP_DEFAULTS = MappingProxyType({"advantages_per_epoch": True, "max_grad_norm": 1.0})

@@ -27,12 +27,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxrl.actors import chain, diffusion
-from jaxrl.actors.flow import ConditionedField
+from jaxrl.actors import chain, diffusion, flow
 from jaxrl.config import hyper, one_of, positive, positive_sizes, pytree_config, static, unit_interval
+from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
-from jaxrl.learners.ppo import clipped_surrogate, ratio_metrics, standardize
-from jaxrl.networks import MLP
 
 
 @pytree_config
@@ -58,20 +56,18 @@ def step_weights(num_steps: int, discount: jax.Array) -> jax.Array:
 
 
 def make(observation_size: int, action_size: int) -> Learner:
-    def networks(config: DPPOConfig) -> tuple[ConditionedField, MLP]:
-        return ConditionedField(config.policy_hidden, action_size), MLP(config.value_hidden, 1)
+    critic = common.value_network(observation_size)
 
     def init(key: jax.Array, config: DPPOConfig):
-        denoiser, critic = networks(config)
         policy_key, value_key = jax.random.split(key)
-        obs, x = jnp.zeros((1, observation_size)), jnp.zeros((1, action_size))
+        denoiser = flow.ConditionedField(config.policy_hidden, action_size)
         return {
-            "policy": denoiser.init(policy_key, obs, x, jnp.zeros(1)),
-            "value": critic.init(value_key, obs),
+            "policy": flow.init_field(denoiser, policy_key, observation_size, action_size),
+            "value": critic.init(value_key, config),
         }
 
     def step_of(params, obs, config: DPPOConfig) -> chain.Step:
-        denoiser = networks(config)[0]
+        denoiser = flow.ConditionedField(config.policy_hidden, action_size)
         predict_noise = lambda x, t: denoiser.apply(params["policy"], obs, x, t)  # noqa: E731
         return diffusion.denoising_step(
             predict_noise, config.denoising_steps, config.schedule, config.min_std, config.x0_clip
@@ -88,24 +84,16 @@ def make(observation_size: int, action_size: int) -> Learner:
         shape = (*obs.shape[:-1], action_size)
         return jnp.tanh(chain.mode(step_of(params, obs, config), shape, config.denoising_steps))
 
-    def value(params, obs, config):
-        return networks(config)[1].apply(params["value"], obs)[..., 0]
-
     def loss(params, batch: Batch, key, config: DPPOConfig):
         new_log_probs = chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"])
         ratio = jnp.exp(new_log_probs - batch.extras["log_probs"])  # [batch, K]
-        advantage = standardize(batch.advantage) if config.normalize_advantage else batch.advantage
+        advantage = common.advantages(batch, config.normalize_advantage)
         step_advantage = advantage[:, None] * step_weights(config.denoising_steps, config.denoise_discount)
-        policy_loss = clipped_surrogate(ratio, step_advantage, config.clip_eps)
-        value_loss = jnp.mean((batch.target - value(params, batch.obs, config)) ** 2)
-        metrics = {
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            **ratio_metrics(ratio, config.clip_eps),
-        }
-        return policy_loss + config.value_cost * value_loss, metrics
+        return common.clipped_ppo(
+            ratio, step_advantage, batch, critic.value(params, batch.obs, config), config
+        )
 
-    return Learner("dppo", DPPOConfig, init, act, act_deterministic, value, loss)
+    return Learner("dppo", DPPOConfig, init, act, act_deterministic, critic.value, loss)
 
 
 FACTORY = LearnerFactory("dppo", DPPOConfig, make)

@@ -26,9 +26,8 @@ import jax.numpy as jnp
 
 from jaxrl.actors import flow
 from jaxrl.config import hyper, one_of, positive, positive_sizes, pytree_config, static
+from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
-from jaxrl.learners.ppo import clipped_surrogate, ratio_metrics, standardize
-from jaxrl.networks import MLP
 
 LOOP_DEFAULTS = MappingProxyType({"learning_rate": 3e-4})
 
@@ -51,24 +50,26 @@ def flow_ratio(old_losses: jax.Array, new_losses: jax.Array) -> jax.Array:
 
 
 def make(observation_size: int, action_size: int) -> Learner:
-    def networks(config: FPOConfig) -> tuple[flow.ConditionedField, MLP]:
-        return flow.ConditionedField(config.policy_hidden, action_size), MLP(config.value_hidden, 1)
+    critic = common.value_network(observation_size)
+
+    def field(config: FPOConfig) -> flow.ConditionedField:
+        return flow.ConditionedField(config.policy_hidden, action_size)
 
     def init(key: jax.Array, config: FPOConfig):
-        field, critic = networks(config)
         policy_key, value_key = jax.random.split(key)
-        obs, x = jnp.zeros((1, observation_size)), jnp.zeros((1, action_size))
-        return {"policy": field.init(policy_key, obs, x, jnp.zeros(1)), "value": critic.init(value_key, obs)}
+        return {
+            "policy": flow.init_field(field(config), policy_key, observation_size, action_size),
+            "value": critic.init(value_key, config),
+        }
 
     def velocity(params, obs, config):
-        field = networks(config)[0]
-        return lambda x, t: field.apply(params["policy"], obs, x, t)
+        return lambda x, t: field(config).apply(params["policy"], obs, x, t)
 
     def draw_losses(params, obs, action, times, noise, config):
         """CFM losses [batch, N] of the draws (times [batch, N], noise [batch, N, act])."""
         x_t = flow.interpolate(action[..., None, :], noise, times)
         repeated = jnp.broadcast_to(obs[..., None, :], (*times.shape, obs.shape[-1]))
-        predicted = networks(config)[0].apply(params["policy"], repeated, x_t, times)
+        predicted = field(config).apply(params["policy"], repeated, x_t, times)
         return flow.cfm_loss(predicted, action[..., None, :], noise, times, config.loss_form)
 
     def act(params, obs, key, config: FPOConfig):
@@ -87,27 +88,19 @@ def make(observation_size: int, action_size: int) -> Learner:
         x1 = jnp.zeros((*obs.shape[:-1], action_size))
         return jnp.tanh(flow.euler_sample(velocity(params, obs, config), x1, config.flow_steps))
 
-    def value(params, obs, config):
-        return networks(config)[1].apply(params["value"], obs)[..., 0]
-
     def loss(params, batch: Batch, key, config: FPOConfig):
         extras = batch.extras
         new_losses = draw_losses(
             params, batch.obs, extras["raw_action"], extras["times"], extras["noise"], config
         )
         ratio = flow_ratio(extras["cfm_loss"], new_losses)
-        advantage = standardize(batch.advantage) if config.normalize_advantage else batch.advantage
-        policy_loss = clipped_surrogate(ratio, advantage, config.clip_eps)
-        value_loss = jnp.mean((batch.target - value(params, batch.obs, config)) ** 2)
-        metrics = {
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            "cfm_loss": jnp.mean(new_losses),
-            **ratio_metrics(ratio, config.clip_eps),
-        }
-        return policy_loss + config.value_cost * value_loss, metrics
+        advantage = common.advantages(batch, config.normalize_advantage)
+        total, metrics = common.clipped_ppo(
+            ratio, advantage, batch, critic.value(params, batch.obs, config), config
+        )
+        return total, {**metrics, "cfm_loss": jnp.mean(new_losses)}
 
-    return Learner("fpo", FPOConfig, init, act, act_deterministic, value, loss)
+    return Learner("fpo", FPOConfig, init, act, act_deterministic, critic.value, loss)
 
 
 FACTORY = LearnerFactory("fpo", FPOConfig, make, LOOP_DEFAULTS)

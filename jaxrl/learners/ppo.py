@@ -14,11 +14,11 @@ minibatches are drawn over single transitions rather than whole segments.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from jaxrl.actors import gaussian
 from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 
 
@@ -33,24 +33,6 @@ class PPOConfig:
     value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
 
 
-def clipped_surrogate(ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array) -> jax.Array:
-    """-mean(min(rho A, clip(rho, 1-eps, 1+eps) A)); shared by the ratio-based learners."""
-    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
-    return -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
-
-
-def ratio_metrics(ratio: jax.Array, clip_eps: jax.Array) -> dict[str, jax.Array]:
-    """KL(old || new) estimate (Schulman's k3) and the fraction of ratios outside the clip range."""
-    return {
-        "approx_kl": jnp.mean((ratio - 1.0) - jnp.log(ratio)),
-        "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > clip_eps),
-    }
-
-
-def standardize(advantage: jax.Array) -> jax.Array:
-    return (advantage - advantage.mean()) / (advantage.std() + 1e-8)
-
-
 def make(observation_size: int, action_size: int) -> Learner:
     model = gaussian.actor_critic(observation_size, action_size)
 
@@ -59,18 +41,10 @@ def make(observation_size: int, action_size: int) -> Learner:
 
     def loss(params, batch: Batch, key, config: PPOConfig):
         ratio, mean, std = gaussian.ratio(params, model, batch.obs, batch.extras, config)
-        advantage = standardize(batch.advantage) if config.normalize_advantage else batch.advantage
-        policy_loss = clipped_surrogate(ratio, advantage, config.clip_eps)
-        value_loss = jnp.mean((batch.target - value(params, batch.obs, config)) ** 2)
+        advantage = common.advantages(batch, config.normalize_advantage)
+        total, metrics = common.clipped_ppo(ratio, advantage, batch, value(params, batch.obs, config), config)
         entropy = jnp.mean(gaussian.entropy(key, mean, std))
-        total = policy_loss + config.value_cost * value_loss - config.entropy_cost * entropy
-        metrics = {
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            "entropy": entropy,
-            **ratio_metrics(ratio, config.clip_eps),
-        }
-        return total, metrics
+        return total - config.entropy_cost * entropy, {**metrics, "entropy": entropy}
 
     return Learner("ppo", PPOConfig, model.init, model.act, model.act_deterministic, value, loss)
 

@@ -32,8 +32,8 @@ import jax.numpy as jnp
 
 from jaxrl.actors import chain, flow
 from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
-from jaxrl.learners.ppo import clipped_surrogate, ratio_metrics, standardize
 from jaxrl.networks import MLP, time_embedding
 
 HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
@@ -68,25 +68,25 @@ class NoiseScale(nn.Module):
 
 
 def make(observation_size: int, action_size: int) -> Learner:
-    def networks(config: ReinFlowConfig) -> tuple[flow.ConditionedField, NoiseScale, MLP]:
-        return (
-            flow.ConditionedField(config.policy_hidden, action_size),
-            NoiseScale(config.policy_hidden, action_size),
-            MLP(config.value_hidden, 1),
+    critic = common.value_network(observation_size)
+
+    def networks(config: ReinFlowConfig) -> tuple[flow.ConditionedField, NoiseScale]:
+        return flow.ConditionedField(config.policy_hidden, action_size), NoiseScale(
+            config.policy_hidden, action_size
         )
 
     def init(key: jax.Array, config: ReinFlowConfig):
-        field, noise, critic = networks(config)
+        field, noise = networks(config)
         keys = jax.random.split(key, 3)
-        obs, x, t = jnp.zeros((1, observation_size)), jnp.zeros((1, action_size)), jnp.zeros(1)
+        obs, t = jnp.zeros((1, observation_size)), jnp.zeros(1)
         return {
-            "policy": field.init(keys[0], obs, x, t),
+            "policy": flow.init_field(field, keys[0], observation_size, action_size),
             "noise": noise.init(keys[1], obs, t, config.min_noise, config.max_noise),
-            "value": critic.init(keys[2], obs),
+            "value": critic.init(keys[2], config),
         }
 
     def step_of(params, obs, config: ReinFlowConfig, noisy: bool = True) -> chain.Step:
-        field, noise, _ = networks(config)
+        field, noise = networks(config)
         times = flow.time_grid(config.flow_steps)
 
         def step(x, k):
@@ -106,9 +106,6 @@ def make(observation_size: int, action_size: int) -> Learner:
         shape = (*obs.shape[:-1], action_size)
         return jnp.tanh(chain.mode(step_of(params, obs, config, noisy=False), shape, config.flow_steps))
 
-    def value(params, obs, config):
-        return networks(config)[2].apply(params["value"], obs)[..., 0]
-
     def entropy(params, obs, config: ReinFlowConfig) -> jax.Array:
         noise = networks(config)[1]
         times = flow.time_grid(config.flow_steps)
@@ -122,20 +119,14 @@ def make(observation_size: int, action_size: int) -> Learner:
             chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"]), axis=-1
         )
         ratio = jnp.exp(new_log_prob - batch.extras["log_prob"])
-        advantage = standardize(batch.advantage) if config.normalize_advantage else batch.advantage
-        policy_loss = clipped_surrogate(ratio, advantage, config.clip_eps)
-        value_loss = jnp.mean((batch.target - value(params, batch.obs, config)) ** 2)
+        advantage = common.advantages(batch, config.normalize_advantage)
+        total, metrics = common.clipped_ppo(
+            ratio, advantage, batch, critic.value(params, batch.obs, config), config
+        )
         chain_entropy = jnp.mean(entropy(params, batch.obs, config))
-        total = policy_loss + config.value_cost * value_loss - config.entropy_cost * chain_entropy
-        metrics = {
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            "entropy": chain_entropy,
-            **ratio_metrics(ratio, config.clip_eps),
-        }
-        return total, metrics
+        return total - config.entropy_cost * chain_entropy, {**metrics, "entropy": chain_entropy}
 
-    return Learner("reinflow", ReinFlowConfig, init, act, act_deterministic, value, loss)
+    return Learner("reinflow", ReinFlowConfig, init, act, act_deterministic, critic.value, loss)
 
 
 FACTORY = LearnerFactory("reinflow", ReinFlowConfig, make)

@@ -1,0 +1,67 @@
+"""Pieces the ratio-based learners share: PPO's clipped objective with its value loss and
+diagnostics, and the separate value network of the learners whose actor is not Gaussian.
+
+Each learner composes these inside its own ``loss``; what the ratio is (a Gaussian's, a CFM-loss
+difference, a chain step's) and how advantages are weighted stay in the learner.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl.learners.base import Batch
+from jaxrl.networks import MLP
+
+
+def standardize(advantage: jax.Array) -> jax.Array:
+    return (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+
+
+def advantages(batch: Batch, normalize: bool) -> jax.Array:
+    """The minibatch's advantages, standardised when ``normalize``."""
+    return standardize(batch.advantage) if normalize else batch.advantage
+
+
+def clipped_surrogate(ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array) -> jax.Array:
+    """-mean(min(rho A, clip(rho, 1-eps, 1+eps) A))."""
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    return -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
+
+
+def ratio_metrics(ratio: jax.Array, clip_eps: jax.Array) -> dict[str, jax.Array]:
+    """KL(old || new) estimate (Schulman's k3) and the fraction of ratios outside the clip range."""
+    return {
+        "approx_kl": jnp.mean((ratio - 1.0) - jnp.log(ratio)),
+        "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > clip_eps),
+    }
+
+
+def clipped_ppo(
+    ratio: jax.Array, advantage: jax.Array, batch: Batch, values: jax.Array, config: Any
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """PPO's clipped surrogate plus ``config.value_cost`` times the value regression on R, and
+    their metrics; ``advantage`` broadcasts against ``ratio`` (DPPO: one ratio per step)."""
+    policy_loss = clipped_surrogate(ratio, advantage, config.clip_eps)
+    value_loss = jnp.mean((batch.target - values) ** 2)
+    metrics = {"policy_loss": policy_loss, "value_loss": value_loss, **ratio_metrics(ratio, config.clip_eps)}
+    return policy_loss + config.value_cost * value_loss, metrics
+
+
+class ValueNetwork(NamedTuple):
+    """A value MLP of ``config.value_hidden`` widths; params live under ``params["value"]``."""
+
+    init: Any  # (key, config) -> value params
+    value: Any  # (params, obs, config) -> V(obs)
+
+
+def value_network(observation_size: int) -> ValueNetwork:
+    def init(key: jax.Array, config: Any):
+        return MLP(config.value_hidden, 1).init(key, jnp.zeros((1, observation_size)))
+
+    def value(params, obs: jax.Array, config: Any) -> jax.Array:
+        return MLP(config.value_hidden, 1).apply(params["value"], obs)[..., 0]
+
+    return ValueNetwork(init, value)

@@ -20,3 +20,15 @@ def tanh_normal(policy_params, hidden, obs, raw_action, key):
         (np.log(std) + 0.5 * (1 + np.log(2 * np.pi))).sum(-1) + np.log(1 - np.tanh(sample) ** 2).sum(-1)
     )
     return log_prob, entropy
+
+
+def gaussian_batch(old_log_prob, advantage, target):
+    """A minibatch of 3-D observations and stored 2-D pre-squash actions for the Gaussian
+    learners' loss tests (fixed keys), with V_old = target."""
+    from jaxrl.learners import Batch
+
+    size = len(old_log_prob)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (size, 3))
+    raw_action = jax.random.normal(jax.random.PRNGKey(2), (size, 2))
+    extras = {"raw_action": raw_action, "log_prob": old_log_prob}
+    return obs, raw_action, Batch(obs, jax.numpy.tanh(raw_action), extras, advantage, target, target)

@@ -44,19 +44,10 @@ def test_bpo_loss_equals_hand_computed_value():
     )
     learner = make_learner("bpo", 3, 2)
     params = learner.init(jax.random.PRNGKey(0), config)
-    obs = jax.random.normal(jax.random.PRNGKey(1), (6, 3))
-    raw_action = jax.random.normal(jax.random.PRNGKey(2), (6, 2))
     old_log_prob = jnp.array([-2.0, -1.0, -3.0, -2.5, -0.5, -1.5])
     # Returns far above and below the median head exercise both sides of the +-10 clamp.
     target = jnp.array([0.5, 30.0, -1.0, 2.0, -40.0, 0.1])
-    batch = Batch(
-        obs,
-        jnp.tanh(raw_action),
-        {"raw_action": raw_action, "log_prob": old_log_prob},
-        target,
-        target,
-        target,
-    )
+    obs, raw_action, batch = hand_computed.gaussian_batch(old_log_prob, target, target)
     key = jax.random.PRNGKey(3)
     total, metrics = learner.loss(params, batch, key, config)
 

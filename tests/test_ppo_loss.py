@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.actors import gaussian
-from jaxrl.learners import Batch, ppo
 from jaxrl.learners import make as make_learner
+from jaxrl.learners import ppo
 from jaxrl.networks import MLP
 
 
@@ -22,19 +22,10 @@ def test_ppo_loss_equals_hand_computed_value():
     )
     learner = make_learner("ppo", 3, 2)
     params = learner.init(jax.random.PRNGKey(0), config)
-    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
-    raw_action = jax.random.normal(jax.random.PRNGKey(2), (5, 2))
     old_log_prob = jnp.array([-2.0, -1.0, -3.0, -2.5, -0.5])
     advantage = jnp.array([1.0, -2.0, 0.5, 3.0, -1.0])
     target = jnp.array([0.5, 1.0, -1.0, 2.0, 0.0])
-    batch = Batch(
-        obs,
-        jnp.tanh(raw_action),
-        {"raw_action": raw_action, "log_prob": old_log_prob},
-        advantage,
-        target,
-        target,
-    )
+    obs, raw_action, batch = hand_computed.gaussian_batch(old_log_prob, advantage, target)
     key = jax.random.PRNGKey(3)
     total, metrics = learner.loss(params, batch, key, config)
 

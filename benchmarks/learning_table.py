@@ -18,10 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,50 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from experiments.cli import OneLineParser, fail
+from benchmarks.provenance import parse_assignments, provenance
+from experiments.cli import OneLineParser
 
 DEFAULT_ENVS = ("toy/pointmass", "CartpoleBalance", "CartpoleSwingup", "PendulumSwingup")
 RECORD_KEYS = ("env_steps", "wall_time", "eval_return", "eval_return_per_seed", "train_sps")
 
 
-def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; values parsed as JSON where they are JSON (numbers, true/false)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"{flag} {item!r} is not KEY=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
-def machine() -> str:
-    import jax
-
-    device = jax.devices()[0]
-    kind = device.device_kind if device.platform != "cpu" else platform.processor() or platform.machine()
-    return f"{device.platform} ({kind}), {os.cpu_count()} CPU cores, JAX {jax.__version__}"
-
-
-def commit() -> str:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True
-        ).stdout
-        return head + ("-dirty" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def run_cell(
-    algo: str, env: str, args: argparse.Namespace, overrides: dict[str, Any], provenance: dict[str, str]
+    algo: str, env: str, args: argparse.Namespace, overrides: dict[str, Any], launch: dict[str, str]
 ) -> dict[str, Any]:
     import jaxrl
     from jaxrl.config import to_dict
@@ -106,7 +67,7 @@ def run_cell(
         "final_per_seed": final,
         "records": records,
         "config": to_dict(config),
-        **provenance,
+        **launch,
         "finished": time.strftime("%Y-%m-%d %H:%M"),
     }
 
@@ -198,15 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / f"{args.name}.json"
     cells = json.loads(store.read_text()) if store.exists() else {}
-    provenance = {  # taken at launch: the code that runs is the code imported now
-        "machine": machine(),
-        "commit": commit(),
-        "command": "python -m benchmarks.learning_table "
-        + shlex.join(sys.argv[1:] if argv is None else argv),
-    }
+    launch = provenance("benchmarks.learning_table", argv)
     for env in args.envs:
         for algo in args.algos:
-            cells[cell_key(env, algo)] = run_cell(algo, env, args, overrides, provenance)
+            cells[cell_key(env, algo)] = run_cell(algo, env, args, overrides, launch)
             text = json.dumps(cells, indent=1) + "\n"
             atomic_write(store, lambda p, text=text: p.write_text(text))
             write_table(cells, args.out, args.name)

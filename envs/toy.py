@@ -53,6 +53,17 @@ class MultiGoal:
         )
 
 
+def goal_shares(actions: jax.Array, min_norm: float = 0.5) -> jax.Array:
+    """The share of ``actions`` [n, 2] heading for each of the four goals of :class:`MultiGoal`.
+
+    An action heads for the goal it points nearest to (within 45 degrees) when its norm is at
+    least ``min_norm``; shorter actions head nowhere. Shares sum to at most one.
+    """
+    heading = jax.nn.one_hot(jnp.argmax(actions @ GOALS.T, axis=-1), len(GOALS))
+    moving = jnp.linalg.norm(actions, axis=-1, keepdims=True) >= min_norm
+    return jnp.mean(heading * moving, axis=0)
+
+
 class PointMassPhysics(NamedTuple):
     position: jax.Array
     velocity: jax.Array

@@ -19,6 +19,7 @@ from jaxrl.training import (
     evaluate_run,
     load_config,
     load_policy,
+    policy_of,
     resume,
     train,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "load_policy",
     "make_config",
     "make_learner",
+    "policy_of",
     "resume",
     "train",
 ]

@@ -47,6 +47,16 @@ def build(config: TrainConfig) -> tuple[envs.EpisodeWrapper, learners.Learner, L
     return env, learner, make_loop(env, learner, config)
 
 
+def footprint_bytes(compiled: jax.stages.Compiled) -> int | None:
+    """Device memory a compiled program needs (arguments + outputs + temporaries - donated
+    aliases), from XLA's own analysis; None where the backend does not report it."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return None
+    total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    return int(total - stats.alias_size_in_bytes)
+
+
 def member_configs(config: TrainConfig) -> TrainConfig:
     """The config with every traced leaf as a float32 vector of one value per seed."""
     return jax.tree.map(
@@ -113,6 +123,7 @@ def train(
     started = time.perf_counter()
     run = jax.jit(jax.vmap(loop.run_iterations, in_axes=(0, 0, None)), donate_argnums=0)
     run = run.lower(state, members, jnp.int32(0)).compile()
+    memory_bytes = footprint_bytes(run)
     evaluate = jax.jit(jax.vmap(loop.evaluate))
     compile_seconds = time.perf_counter() - started
 
@@ -153,6 +164,7 @@ def train(
                 "eval_length": float(np.mean(lengths)),
                 "train_sps": count * config.steps_per_iteration / chunk_seconds,
                 "compile_seconds": compile_seconds,
+                "memory_bytes": memory_bytes,
                 "wall_time": elapsed_before + time.perf_counter() - started,
                 **_summarise(sums, count),
             }
@@ -204,15 +216,15 @@ def _restored_run(run_dir: str | Path) -> tuple[TrainConfig, Loop, Any, TrainSta
     return config, loop, learner, _restore_state(Path(run_dir), loop, config)
 
 
-def load_policy(
-    run_dir: str | Path, seed_index: int = 0, deterministic: bool = False
+def policy_of(
+    config: TrainConfig, state: TrainState, seed_index: int = 0, deterministic: bool = False
 ) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """A jitted ``(obs, key) -> action`` of the run's latest checkpoint (seed ``seed_index``).
+    """A jitted ``(obs, key) -> action`` of seed ``seed_index`` of a training state.
 
     Observations are normalised as in training; ``deterministic`` ignores the key and returns
     the evaluation action. Works on one observation or a batch.
     """
-    config, _, learner, state = _restored_run(run_dir)
+    _, learner, _ = build(config)
     params, stats = jax.tree.map(lambda x: x[seed_index], (state.params, state.obs_stats))
     learner_config = jax.tree.map(lambda x: x[seed_index], member_configs(config)).learner
 
@@ -224,6 +236,14 @@ def load_policy(
         return learner.act(params, obs, key, learner_config)[0]
 
     return policy
+
+
+def load_policy(
+    run_dir: str | Path, seed_index: int = 0, deterministic: bool = False
+) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """:func:`policy_of` the run's latest checkpoint."""
+    config, _, _, state = _restored_run(run_dir)
+    return policy_of(config, state, seed_index, deterministic)
 
 
 def evaluate_run(

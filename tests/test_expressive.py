@@ -36,11 +36,11 @@ def test_noise_form_of_the_cfm_loss_is_the_eps_prediction_error():
     x_t = flow.interpolate(action, noise, t)
     eps_hat = x_t + (1 - t)[:, None] * velocity
     np.testing.assert_allclose(
-        flow.cfm_loss(velocity, action, noise, t, "noise"), jnp.sum((eps_hat - noise) ** 2, -1), rtol=1e-5
+        flow.cfm_loss(velocity, action, noise, t, "noise"), jnp.mean((eps_hat - noise) ** 2, -1), rtol=1e-5
     )
     np.testing.assert_allclose(
         flow.cfm_loss(velocity, action, noise, t, "velocity"),
-        jnp.sum((velocity - (noise - action)) ** 2, -1),
+        jnp.mean((velocity - (noise - action)) ** 2, -1),
         rtol=1e-6,
     )
 

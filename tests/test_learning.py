@@ -15,8 +15,15 @@ CARTPOLE_BEFORE_MAX, CARTPOLE_THRESHOLD = 400.0, 700.0
 
 # Steps each learner gets for the threshold. BPO (no entropy bonus, unnormalised advantage
 # weights) starts slower here: across 6 seeds it scored 75-87 at 1M steps and 85-90 at 1.5M.
-# DPPO scored 84-86 over 3 seeds at 1M, ReinFlow 76-81 at 1M. FPO does not yet pass reliably.
-POINTMASS_BUDGET = {"ppo": 1_000_000, "bpo": 1_500_000, "dppo": 1_000_000, "reinflow": 1_500_000}
+# DPPO scored 84-86 over 3 seeds at 1M, ReinFlow 76-81 at 1M, FPO 81-86 at 0.6M (and 67-81 at
+# 1M: it destabilises once converged, see its docstring).
+POINTMASS_BUDGET = {
+    "ppo": 1_000_000,
+    "bpo": 1_500_000,
+    "fpo": 600_000,
+    "dppo": 1_000_000,
+    "reinflow": 1_500_000,
+}
 
 
 @pytest.mark.parametrize("algo", list(POINTMASS_BUDGET))

@@ -10,7 +10,7 @@ tanh). The CFM loss of one draw (t, eps) is, in the velocity form,
     l = |v_theta(x_t, t, s) - (eps - a)|^2
 and in the noise-prediction form, with eps_hat = x_t + (1 - t) v_theta,
     l = |eps_hat - eps|^2 = (1 - t)^2 |v_theta - (eps - a)|^2,
-both summed over action dimensions. Learners decide what to do with these pieces (FPO's ratio,
+both averaged over action dimensions (so their scale does not grow with the action size). Learners decide what to do with these pieces (FPO's ratio,
 ReinFlow's noisy chain, GoRL's decoder); this module holds no loss weighting or optimisation.
 """
 
@@ -68,9 +68,9 @@ def interpolate(action: jax.Array, noise: jax.Array, t: jax.Array) -> jax.Array:
 
 
 def cfm_loss(velocity: jax.Array, action: jax.Array, noise: jax.Array, t: jax.Array, form: str) -> jax.Array:
-    """Per-draw CFM loss, summed over action dimensions, given the predicted ``velocity`` at
+    """Per-draw CFM loss, averaged over action dimensions, given the predicted ``velocity`` at
     x_t; ``form`` is "velocity" or "noise" (eps-prediction)."""
-    squared = jnp.sum((velocity - (noise - action)) ** 2, axis=-1)
+    squared = jnp.mean((velocity - (noise - action)) ** 2, axis=-1)
     if form == "noise":
         return (1.0 - t) ** 2 * squared
     return squared

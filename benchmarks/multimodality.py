@@ -1,0 +1,196 @@
+"""How many of toy/multigoal's four goal directions each learner's policy covers at the start.
+
+    python -m benchmarks.multimodality --algos ppo fpo dppo reinflow --seeds 5
+
+At the start of ``toy/multigoal`` every goal is equally good, so a policy that represents the
+whole optimal action distribution puts a substantial share of its actions on each of the four
+goal directions; a Gaussian policy can cover only one. Each learner trains ``--seeds`` seeds in
+one vmapped program with the settings below (the same for every learner apart from its own
+defaults), then samples ``--samples`` stochastic actions per seed at the start state (the
+origin) and counts the goals whose share (:func:`envs.toy.goal_shares`) is at least
+``--min-share``. Writes ``<name>.md`` (counts per seed, shares, evaluation return, provenance),
+``<name>.json`` and ``<name>.png`` (the sampled actions per learner and seed) to ``--out``.
+It measures; it does not tune.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from benchmarks.provenance import parse_assignments, provenance
+from experiments.cli import OneLineParser
+
+MIN_SHARE = 0.1
+# Small and fast on a CPU; 25-step episodes, one update of 8 minibatches x 4 epochs per 6,400
+# transitions.
+SETTINGS = MappingProxyType(
+    {
+        "env": "toy/multigoal",
+        "num_envs": 256,
+        "num_unrolls": 1,
+        "unroll_length": 25,
+        "num_minibatches": 8,
+        "update_epochs": 4,
+        "policy_hidden": (64, 64),
+        "value_hidden": (64, 64),
+        "total_steps": 600_000,
+        "num_evals": 4,
+    }
+)
+
+
+def multigoal_config(algo: str, num_seeds: int, seed: int = 0, **overrides: Any):
+    import jaxrl
+
+    return jaxrl.make_config(algo, num_seeds=num_seeds, seed=seed, **{**SETTINGS, **overrides})
+
+
+def start_actions(result, samples: int, seed: int = 0) -> np.ndarray:
+    """``samples`` stochastic actions of every seed's policy at the origin: [seeds, samples, 2]."""
+    import jax
+    import jax.numpy as jnp
+
+    import jaxrl
+
+    obs = jnp.zeros((samples, 2))
+    keys = jax.random.split(jax.random.PRNGKey(seed), samples)
+    actions = []
+    for index in range(result.config.num_seeds):
+        policy = jaxrl.policy_of(result.config, result.state, index)
+        actions.append(jax.vmap(policy)(obs, keys))
+    return np.asarray(jnp.stack(actions))
+
+
+def modes(actions: np.ndarray, min_share: float = MIN_SHARE) -> tuple[int, np.ndarray]:
+    """The number of goals with at least ``min_share`` of ``actions`` [n, 2], and all shares."""
+    from envs.toy import goal_shares
+
+    shares = np.asarray(goal_shares(actions))
+    return int(np.sum(shares >= min_share)), shares
+
+
+def measure(algo: str, args, overrides: dict[str, Any]) -> dict[str, Any]:
+    import jaxrl
+
+    config = multigoal_config(algo, args.seeds, args.seed, **overrides)
+    print(f"{algo}: {config.total_steps:,} steps x {config.num_seeds} seeds", file=sys.stderr, flush=True)
+    result = jaxrl.train(config, progress=not args.no_progress)
+    actions = start_actions(result, args.samples)
+    counted = [modes(a, args.min_share) for a in actions]
+    return {
+        "algo": algo,
+        "modes_per_seed": [count for count, _ in counted],
+        "shares_per_seed": [shares.round(3).tolist() for _, shares in counted],
+        "eval_return_per_seed": result.metrics[-1]["eval_return_per_seed"],
+        "env_steps": result.metrics[-1]["env_steps"],
+        "wall_time": result.metrics[-1]["wall_time"],
+        "actions": actions.round(3).tolist(),
+    }
+
+
+def write(rows: list[dict[str, Any]], args, launch: dict[str, str]) -> None:
+    from jaxrl.runlog import atomic_write
+
+    lines = [
+        "# Modes covered on toy/multigoal",
+        "",
+        f"{args.samples} stochastic actions per seed at the start state; a goal counts when at",
+        f"least {args.min_share:.0%} of them point within 45 degrees of it with norm >= 0.5.",
+        f"Settings: {dict(SETTINGS)}, overrides {launch['overrides']}.",
+        "",
+        "| learner | modes (mean) | modes per seed | goal shares per seed (+x, +y, -x, -y) |"
+        " final eval return per seed | wall time (s) |",
+        "|---|---:|---|---|---|---:|",
+    ]
+    for row in rows:
+        shares = "; ".join(", ".join(f"{s:.2f}" for s in seed) for seed in row["shares_per_seed"])
+        returns = ", ".join(f"{r:.2f}" for r in row["eval_return_per_seed"])
+        lines.append(
+            f"| {row['algo']} | {np.mean(row['modes_per_seed']):.1f} | "
+            f"{', '.join(map(str, row['modes_per_seed']))} | {shares} | {returns} | {row['wall_time']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}.",
+        f"Command: `{launch['command']}`",
+        f"Plot: `{args.name}.png`",
+        "",
+    ]
+    atomic_write(args.out / f"{args.name}.md", lambda p: p.write_text("\n".join(lines)))
+    text = json.dumps({"rows": rows, **launch}) + "\n"
+    atomic_write(args.out / f"{args.name}.json", lambda p: p.write_text(text))
+    atomic_write(args.out / f"{args.name}.png", lambda p: plot(rows, p))
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from envs.toy import GOALS
+
+    seeds = len(rows[0]["actions"])
+    figure, axes = plt.subplots(
+        len(rows), seeds, figsize=(2.2 * seeds, 2.2 * len(rows)), squeeze=False, sharex=True, sharey=True
+    )
+    for row, line in zip(rows, axes, strict=True):
+        for seed, ax in enumerate(line):
+            actions = np.asarray(row["actions"][seed])
+            ax.scatter(actions[:, 0], actions[:, 1], s=2, alpha=0.3)
+            ax.scatter(*np.asarray(GOALS).T, marker="*", s=60, color="tab:red")
+            ax.set_xlim(-1.1, 1.1)
+            ax.set_ylim(-1.1, 1.1)
+            ax.set_aspect("equal")
+            ax.set_title(f"{row['algo']} s{seed}: {row['modes_per_seed'][seed]} modes", fontsize=8)
+            ax.tick_params(labelsize=6)
+    figure.suptitle("toy/multigoal: sampled actions at the start (stars: goal directions)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=110)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from jaxrl.learners import LEARNERS
+
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algos", nargs="+", default=["ppo", "fpo", "dppo", "reinflow"])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument("--samples", type=int, default=2000, help="actions sampled per seed")
+    parser.add_argument("--min-share", type=float, default=MIN_SHARE, help="share for a goal to count")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--name", default="multimodality")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    overrides = parse_assignments(args.set, "--set")
+    unknown = sorted(set(args.algos) - set(LEARNERS))
+    if unknown:
+        parser.error(f"--algos {unknown[0]} is invalid: expected some of {', '.join(LEARNERS)}")
+    if not 0.0 < args.min_share <= 0.25:
+        parser.error(f"--min-share {args.min_share} is invalid: expected a share in (0, 0.25]")
+    import jaxrl
+
+    for algo in args.algos:  # every config is checked before the first one trains
+        try:
+            multigoal_config(algo, args.seeds, args.seed, **overrides)
+        except jaxrl.ConfigError as error:
+            parser.error(str(error))
+    launch = {**provenance("benchmarks.multimodality", argv), "overrides": overrides}
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for algo in args.algos:
+        rows.append(measure(algo, args, overrides))
+        write(rows, args, launch)
+    print((args.out / f"{args.name}.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""What every benchmark records next to its figures: the machine, the commit and the command.
+
+Taken once at launch (the code that runs is the code imported then). Also the ``KEY=VALUE``
+parser the benchmark scripts share for their ``--set`` style flags. Nothing here measures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from experiments.cli import fail
+
+
+def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values parsed as JSON where they are JSON (numbers, true/false)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"{flag} {item!r} is not KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def machine() -> str:
+    import jax
+
+    device = jax.devices()[0]
+    kind = device.device_kind if device.platform != "cpu" else platform.processor() or platform.machine()
+    return f"{device.platform} ({kind}), {os.cpu_count()} CPU cores, JAX {jax.__version__}"
+
+
+def commit() -> str:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True
+        ).stdout
+        return head + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance(module: str, argv: list[str] | None) -> dict[str, str]:
+    """Machine, commit, the command that reproduces this run (``python -m module ...``), date."""
+    return {
+        "machine": machine(),
+        "commit": commit(),
+        "command": f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "started": time.strftime("%Y-%m-%d %H:%M"),
+    }

@@ -101,7 +101,8 @@ def write(rows: list[dict[str, Any]], args, launch: dict[str, str]) -> None:
         "# Modes covered on toy/multigoal",
         "",
         f"{args.samples} stochastic actions per seed at the start state; a goal counts when at",
-        f"least {args.min_share:.0%} of them point within 45 degrees of it with norm >= 0.5.",
+        f"least {args.min_share:.0%} of them point within 22.5 degrees of it with norm >= 0.5 (actions",
+        "spread uniformly over the action square give each goal about 8%).",
         f"Settings: {dict(SETTINGS)}, overrides {launch['overrides']}.",
         "",
         "| learner | modes (mean) | modes per seed | goal shares per seed (+x, +y, -x, -y) |"

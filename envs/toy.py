@@ -53,15 +53,17 @@ class MultiGoal:
         )
 
 
-def goal_shares(actions: jax.Array, min_norm: float = 0.5) -> jax.Array:
+def goal_shares(actions: jax.Array, min_norm: float = 0.5, max_angle: float = 22.5) -> jax.Array:
     """The share of ``actions`` [n, 2] heading for each of the four goals of :class:`MultiGoal`.
 
-    An action heads for the goal it points nearest to (within 45 degrees) when its norm is at
-    least ``min_norm``; shorter actions head nowhere. Shares sum to at most one.
+    An action heads for a goal when it points within ``max_angle`` degrees of it and its norm is
+    at least ``min_norm``. With the default half-width of 22.5 degrees, actions spread uniformly
+    over the action square give each goal about 8%; shares sum to at most one.
     """
-    heading = jax.nn.one_hot(jnp.argmax(actions @ GOALS.T, axis=-1), len(GOALS))
-    moving = jnp.linalg.norm(actions, axis=-1, keepdims=True) >= min_norm
-    return jnp.mean(heading * moving, axis=0)
+    norms = jnp.linalg.norm(actions, axis=-1, keepdims=True)
+    cosines = (actions @ GOALS.T) / jnp.maximum(norms, 1e-12)
+    heading = (cosines >= jnp.cos(jnp.deg2rad(max_angle))) & (norms >= min_norm)
+    return jnp.mean(heading, axis=0)
 
 
 class PointMassPhysics(NamedTuple):

@@ -37,6 +37,9 @@ from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 
 TIME_DRAWS = ("grid", "uniform")
+# A sample whose CFM loss moved this far has long left the clip range; without the clamp its
+# exp overflowed to inf (NaN gradients) on toy/multigoal. The public code clamps likewise (+-3).
+LOG_RATIO_LIMIT = 3.0
 
 
 @pytree_config
@@ -56,8 +59,10 @@ class FPOConfig:
 
 
 def flow_ratio(old_losses: jax.Array, new_losses: jax.Array) -> jax.Array:
-    """exp(mean_i l_old,i - mean_i l_theta,i) over the draws' axis (last)."""
-    return jnp.exp(jnp.mean(old_losses, axis=-1) - jnp.mean(new_losses, axis=-1))
+    """exp(mean_i l_old,i - mean_i l_theta,i) over the draws' axis (last), with the exponent
+    clamped to +-LOG_RATIO_LIMIT."""
+    log_ratio = jnp.mean(old_losses, axis=-1) - jnp.mean(new_losses, axis=-1)
+    return jnp.exp(jnp.clip(log_ratio, -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
 
 
 def make(observation_size: int, action_size: int) -> Learner:

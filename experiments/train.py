@@ -43,6 +43,11 @@ def parse(argv: list[str]):
         help="seeds trained side by side in one program (default: 1)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="multi-host: call jax.distributed.initialize() first (run this command on every host)",
+    )
     loop_names = add_config_flags(
         parser, TrainConfig, skip=("algo", "num_seeds"), defaults=LEARNERS[algo].loop_defaults
     )
@@ -55,6 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     args, overrides = parse(sys.argv[1:] if argv is None else argv)
     import jaxrl
     from jaxrl.config import ConfigError
+
+    if args.distributed:
+        from jaxrl.parallel import initialize_distributed
+
+        initialize_distributed()
 
     try:
         if args.resume is not None:

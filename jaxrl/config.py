@@ -116,6 +116,7 @@ class TrainConfig:
     action_repeat: int = static(1, "times each action is repeated", positive)
     seed: int = static(0, "random seed; member i of --seeds N uses seed+i", non_negative)
     num_seeds: int = static(1, "seeds trained side by side in one program (vmap)", positive)
+    num_devices: int = static(0, "devices the environments are split over (0: all)", non_negative)
     normalize_obs: bool = static(True, "running observation normalisation")
     advantages_per_epoch: bool = static(
         False, "recompute values and advantages before every epoch ('online advantages')"

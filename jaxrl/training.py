@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from jaxrl import checkpoint, learners, runlog
+from jaxrl import checkpoint, learners, parallel, runlog
 from jaxrl.config import ConfigError, TrainConfig, from_dict, to_dict, validate
 from jaxrl.loop import Loop, TrainState, make_loop, observe
 
@@ -74,9 +74,11 @@ def evaluation_keys(keys: jax.Array, iteration: int) -> jax.Array:
 
 
 def _restore_state(run_dir: Path, loop: Loop, config: TrainConfig) -> TrainState:
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = jax.eval_shape(jax.vmap(loop.init), member_keys(config), member_configs(config))
-    abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), abstract)
+    shardings = parallel.state_shardings(abstract, parallel.mesh_for(config), config.num_envs)
+    abstract = jax.tree.map(
+        lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), abstract, shardings
+    )
     return checkpoint.restore(run_dir, abstract)
 
 
@@ -103,9 +105,11 @@ def train(
     from tqdm.auto import tqdm
 
     validate(config)
+    mesh = parallel.mesh_for(config)
     run_dir = Path(run_dir) if run_dir is not None else None
     env, learner, loop = build(config)
     members, keys = member_configs(config), member_keys(config)
+    members, keys = jax.device_put((members, keys), parallel.replicated(mesh))
     checkpoints = checkpoint.manager(run_dir) if run_dir is not None else None
     records: list[dict[str, Any]] = []
     elapsed_before = 0.0
@@ -116,12 +120,18 @@ def train(
         records = runlog.read_metrics(run_dir)
         elapsed_before = records[-1]["wall_time"] if records else 0.0
     else:
-        state = jax.jit(jax.vmap(loop.init))(keys, members)
+        init = jax.vmap(loop.init)
+        shardings = parallel.state_shardings(jax.eval_shape(init, keys, members), mesh, config.num_envs)
+        state = jax.jit(init, out_shardings=shardings)(keys, members)
     if run_dir is not None:
         runlog.write_config(run_dir, to_dict(config))
 
     started = time.perf_counter()
-    run = jax.jit(jax.vmap(loop.run_iterations, in_axes=(0, 0, None)), donate_argnums=0)
+    run_iterations = jax.vmap(loop.run_iterations, in_axes=(0, 0, None))
+    shardings = parallel.state_shardings(state, mesh, config.num_envs)
+    sums = jax.eval_shape(run_iterations, state, members, 0)[1]
+    out_shardings = (shardings, jax.tree.map(lambda _: parallel.replicated(mesh), sums))
+    run = jax.jit(run_iterations, donate_argnums=0, out_shardings=out_shardings)
     run = run.lower(state, members, jnp.int32(0)).compile()
     memory_bytes = footprint_bytes(run)
     evaluate = jax.jit(jax.vmap(loop.evaluate))

@@ -44,6 +44,13 @@ def parse(argv: list[str]):
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--scale-envs",
+        type=float,
+        default=None,
+        metavar="K",
+        help="K times the environments and minibatches (same minibatch size and learning rate)",
+    )
+    parser.add_argument(
         "--distributed",
         action="store_true",
         help="multi-host: call jax.distributed.initialize() first (run this command on every host)",
@@ -59,7 +66,8 @@ def parse(argv: list[str]):
 def main(argv: list[str] | None = None) -> None:
     args, overrides = parse(sys.argv[1:] if argv is None else argv)
     import jaxrl
-    from jaxrl.config import ConfigError
+    from jaxrl.config import ConfigError, scale_envs
+    from jaxrl.parallel import mesh_for
 
     if args.distributed:
         from jaxrl.parallel import initialize_distributed
@@ -69,8 +77,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.resume is not None:
             extra = sorted(set(overrides) - {"total_steps"})
-            if extra or args.preset or args.run_dir:
-                name = extra[0] if extra else ("preset" if args.preset else "run_dir")
+            if extra or args.preset or args.run_dir or args.scale_envs is not None:
+                name = (
+                    extra[0]
+                    if extra
+                    else ("preset" if args.preset else "run_dir" if args.run_dir else "scale_envs")
+                )
                 fail(f"--{name.replace('_', '-')} cannot be changed when resuming; only --total-steps can")
             if not Path(args.resume).is_dir():
                 fail(f"--resume={args.resume}: no such run folder")
@@ -80,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
             result = jaxrl.resume(run_dir, overrides.get("total_steps"), progress=not args.no_progress)
         else:
             config = jaxrl.make_config(args.algo, preset=args.preset, **overrides)
+            if args.scale_envs is not None:
+                config = scale_envs(config, args.scale_envs)
+            mesh_for(config)  # enough devices for the environments, before anything is written
             run_dir = Path(
                 args.run_dir
                 or f"runs/{config.algo}-{config.env.replace('/', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -189,6 +189,22 @@ def make_config(algo: str = "ppo", preset: str | None = None, **overrides: Any) 
     return config
 
 
+def scale_envs(config: TrainConfig, factor: float) -> TrainConfig:
+    """The co-scaling recipe of "Preventing Learning Stagnation in PPO by Scaling to 1 Million
+    Parallel Environments" (2025): ``factor`` times the environments and the minibatches, so the
+    minibatch size and the learning rate stay as they are and each iteration takes ``factor``
+    times the gradient steps on ``factor`` times the data. ``total_steps`` is unchanged."""
+    num_envs, num_minibatches = config.num_envs * factor, config.num_minibatches * factor
+    if factor <= 0 or num_envs != round(num_envs) or num_minibatches != round(num_minibatches):
+        raise ConfigError(
+            f"--scale-envs={factor} is invalid: expected a factor that keeps --num-envs={config.num_envs}"
+            f" and --num-minibatches={config.num_minibatches} whole numbers"
+        )
+    scaled = config.replace(num_envs=round(num_envs), num_minibatches=round(num_minibatches))
+    validate(scaled)
+    return scaled
+
+
 def validate(config: TrainConfig) -> None:
     """Raise ConfigError, one line, for the first value that cannot work."""
     import envs

@@ -66,6 +66,8 @@ def test_train_resume_evaluate(tmp_path, algo):
         (["--preset", "gpu"], "--preset=gpu"),
         (["--resume", "/nonexistent/run"], "no such run folder"),
         (["--resume", ".", "--num-envs", "8"], "cannot be changed when resuming"),
+        ([*TINY, "--scale-envs", "0.3"], "--scale-envs=0.3"),
+        ([*TINY, "--num-devices", "3"], "--num-devices=3"),
     ],
 )
 def test_train_rejects_invalid_input_with_one_line(args, message):

@@ -52,3 +52,17 @@ def test_config_round_trips_through_json_dict():
 
     config = jaxrl.make_config("ppo", preset="cpu", env="toy/pointmass")
     assert from_dict(to_dict(config)) == config
+
+
+def test_scale_envs_keeps_minibatch_size_and_learning_rate():
+    from jaxrl.config import scale_envs
+
+    config = jaxrl.make_config("ppo", preset="cpu")
+    scaled = scale_envs(config, 8)
+    minibatch = config.num_envs * config.num_unrolls * config.unroll_length // config.num_minibatches
+    assert (scaled.num_envs, scaled.num_minibatches) == (8 * config.num_envs, 8 * config.num_minibatches)
+    assert scaled.num_envs * scaled.num_unrolls * scaled.unroll_length // scaled.num_minibatches == minibatch
+    assert scaled.learning_rate == config.learning_rate and scaled.total_steps == config.total_steps
+    assert scale_envs(config, 0.5).num_envs == config.num_envs // 2
+    with pytest.raises(ConfigError, match="--scale-envs=0.3"):
+        scale_envs(config, 0.3)

@@ -47,8 +47,11 @@ def commit() -> str:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True
+        dirty = subprocess.run(  # results being written do not make the code dirty
+            ["git", "status", "--porcelain", "--", ".", ":!benchmarks/results"],
+            cwd=root,
+            capture_output=True,
+            text=True,
         ).stdout
         return head + ("-dirty" if dirty.strip() else "")
     except (OSError, subprocess.CalledProcessError):

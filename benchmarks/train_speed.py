@@ -7,7 +7,9 @@
 Each point trains for ``--iterations`` iterations split into ``--chunks`` timed chunks
 (compilation excluded, timed after the chunk's results reach the host) and reports the median
 chunk speed and the memory XLA reports for the compiled training program (arguments + outputs +
-temporaries - donated buffers). Learners with a sampling chain (FPO, DPPO, ReinFlow) run once
+temporaries - donated buffers). ``--scale-envs`` co-scales the minibatches with the environments
+(the 1M-environment recipe); above ``--time-up-to`` environments a point is only compiled
+against shapes and sized, nothing allocated, which finds the memory limit without training. Learners with a sampling chain (FPO, DPPO, ReinFlow) run once
 per ``--chain-steps`` K; the others once. All points run one after another in one process, so
 the ratios to the first learner (PPO by default) are measured side by side. Everything else is
 the preset's and each learner's default.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,22 +52,42 @@ def points(args: argparse.Namespace) -> list[tuple[str, int | None, int]]:
 
 def point_config(algo: str, chain_steps: int | None, num_envs: int, args: argparse.Namespace):
     import jaxrl
+    from jaxrl.config import scale_envs
 
     overrides = {} if chain_steps is None else {chain_field(algo): chain_steps}
-    probe = jaxrl.make_config(algo, preset=args.preset, env=args.env, num_envs=num_envs, **overrides)
+    if args.scale_envs:  # the preset's batch co-scaled: same minibatch size, more minibatches
+        base = jaxrl.make_config(algo, preset=args.preset, env=args.env, **overrides)
+        probe = scale_envs(base, num_envs / base.num_envs)
+    else:
+        probe = jaxrl.make_config(algo, preset=args.preset, env=args.env, num_envs=num_envs, **overrides)
     return probe.replace(total_steps=args.iterations * probe.steps_per_iteration, num_evals=args.chunks)
 
 
-def measure(algo: str, chain_steps: int | None, num_envs: int, config) -> dict[str, Any]:
+def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bool) -> dict[str, Any]:
     import jaxrl
+    from jaxrl.training import memory_footprint
 
-    result = jaxrl.train(config, progress=False)
-    speeds = [m["train_sps"] for m in result.metrics]
-    return {
+    row = {
         "algo": algo,
         "chain_steps": chain_steps,
         "num_envs": num_envs,
+        "num_minibatches": config.num_minibatches,
         "steps_per_iteration": config.steps_per_iteration,
+    }
+    if not timed:
+        started = time.perf_counter()
+        memory = memory_footprint(config)
+        return {
+            **row,
+            "sps": None,
+            "chunks": [],
+            "memory_bytes": memory,
+            "compile_seconds": time.perf_counter() - started,
+        }
+    result = jaxrl.train(config, progress=False)
+    speeds = [m["train_sps"] for m in result.metrics]
+    return {
+        **row,
         "sps": statistics.median(speeds),
         "chunks": speeds,
         "memory_bytes": result.metrics[0]["memory_bytes"],
@@ -74,21 +97,54 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config) -> dict[s
 
 def table(rows: list[dict[str, Any]], env: str) -> list[str]:
     lines = [
-        "| env | algo | K | num_envs | median steps/s | x first | memory (MiB) | x first |"
+        "| env | algo | K | num_envs | minibatches | median steps/s | x first | memory (MiB) | x first |"
         " chunks (steps/s) | compile s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
         base = next(r for r in rows if r["num_envs"] == row["num_envs"])
         memory, base_memory = row["memory_bytes"], base["memory_bytes"]
         mib = "-" if memory is None else f"{memory / 2**20:,.1f}"
         memory_ratio = "-" if memory is None or not base_memory else f"{memory / base_memory:.2f}"
+        timed = row["sps"] is not None
+        sps = f"{row['sps']:,.0f}" if timed else "(memory only)"
+        sps_ratio = f"{row['sps'] / base['sps']:.2f}" if timed and base["sps"] else "-"
         lines.append(
             f"| {env} | {row['algo']} | {row['chain_steps'] or '-'} | {row['num_envs']} |"
-            f" {row['sps']:,.0f} | {row['sps'] / base['sps']:.2f} | {mib} | {memory_ratio} |"
+            f" {row['num_minibatches']} | {sps} | {sps_ratio} | {mib} | {memory_ratio} |"
             f" {', '.join(f'{s:,.0f}' for s in row['chunks'])} | {row['compile_seconds']:.0f} |"
         )
     return lines
+
+
+def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Steps per second and memory against the number of environments, one line per learner."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (speed_ax, memory_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for label in dict.fromkeys((r["algo"], r["chain_steps"]) for r in rows):
+        series = [r for r in rows if (r["algo"], r["chain_steps"]) == label]
+        name = label[0] if label[1] is None else f"{label[0]} K={label[1]}"
+        timed = [r for r in series if r["sps"] is not None]
+        speed_ax.plot([r["num_envs"] for r in timed], [r["sps"] for r in timed], "o-", label=name)
+        sized = [r for r in series if r["memory_bytes"] is not None]
+        memory_ax.plot(
+            [r["num_envs"] for r in sized], [r["memory_bytes"] / 2**30 for r in sized], "o-", label=name
+        )
+    for ax, ylabel in ((speed_ax, "training steps / s"), (memory_ax, "compiled memory (GiB)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("parallel environments")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    memory_ax.set_yscale("log")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=110)
+    plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,7 +158,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[256, 2048])
     parser.add_argument("--iterations", type=int, default=12)
     parser.add_argument("--chunks", type=int, default=4)
+    parser.add_argument(
+        "--scale-envs",
+        action="store_true",
+        help="co-scale minibatches with the environments (same minibatch size)",
+    )
+    parser.add_argument(
+        "--time-up-to", type=int, default=None, metavar="N", help="above N environments only compile and size"
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
+    parser.add_argument("--plot", type=Path, default=None, help="also plot speed and memory to this PNG")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.algos) - set(LEARNERS))
     if unknown:
@@ -122,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for (algo, chain_steps, num_envs), config in planned:
         print(f"{algo} K={chain_steps} num_envs={num_envs}", file=sys.stderr, flush=True)
-        rows.append(measure(algo, chain_steps, num_envs, config))
+        timed = args.time_up_to is None or num_envs <= args.time_up_to
+        rows.append(measure(algo, chain_steps, num_envs, config, timed))
     lines = table(rows, args.env)
     lines += ["", f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}."]
     lines += [f"Command: `{launch['command']}`", ""]
@@ -131,6 +197,11 @@ def main(argv: list[str] | None = None) -> None:
         from jaxrl.runlog import atomic_write
 
         atomic_write(args.out, lambda p: p.write_text("# Training throughput\n\n" + "\n".join(lines)))
+    if args.plot is not None:
+        from jaxrl.runlog import atomic_write
+
+        title = f"{args.env}, preset {args.preset}" + (", co-scaled minibatches" if args.scale_envs else "")
+        atomic_write(args.plot, lambda p: plot(rows, p, title))
 
 
 if __name__ == "__main__":

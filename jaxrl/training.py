@@ -57,6 +57,27 @@ def footprint_bytes(compiled: jax.stages.Compiled) -> int | None:
     return int(total - stats.alias_size_in_bytes)
 
 
+def _compiled_chunk(loop: Loop, config: TrainConfig, mesh, state: Any, members: TrainConfig):
+    """The compiled, seed-vmapped ``run_iterations`` for ``state`` (arrays or their shapes)."""
+    run_iterations = jax.vmap(loop.run_iterations, in_axes=(0, 0, None))
+    shardings = parallel.state_shardings(state, mesh, config.num_envs)
+    sums = jax.eval_shape(run_iterations, state, members, 0)[1]
+    out_shardings = (shardings, jax.tree.map(lambda _: parallel.replicated(mesh), sums))
+    run = jax.jit(run_iterations, donate_argnums=0, out_shardings=out_shardings)
+    return run.lower(state, members, jnp.int32(0)).compile()
+
+
+def memory_footprint(config: TrainConfig) -> int | None:
+    """Bytes of device memory training ``config`` needs (:func:`footprint_bytes` of its compiled
+    chunk), found by compiling against shapes only: nothing of that size is allocated."""
+    validate(config)
+    mesh = parallel.mesh_for(config)
+    _, _, loop = build(config)
+    members = member_configs(config)
+    abstract = jax.eval_shape(jax.vmap(loop.init), member_keys(config), members)
+    return footprint_bytes(_compiled_chunk(loop, config, mesh, abstract, members))
+
+
 def member_configs(config: TrainConfig) -> TrainConfig:
     """The config with every traced leaf as a float32 vector of one value per seed."""
     return jax.tree.map(
@@ -127,12 +148,7 @@ def train(
         runlog.write_config(run_dir, to_dict(config))
 
     started = time.perf_counter()
-    run_iterations = jax.vmap(loop.run_iterations, in_axes=(0, 0, None))
-    shardings = parallel.state_shardings(state, mesh, config.num_envs)
-    sums = jax.eval_shape(run_iterations, state, members, 0)[1]
-    out_shardings = (shardings, jax.tree.map(lambda _: parallel.replicated(mesh), sums))
-    run = jax.jit(run_iterations, donate_argnums=0, out_shardings=out_shardings)
-    run = run.lower(state, members, jnp.int32(0)).compile()
+    run = _compiled_chunk(loop, config, mesh, state, members)
     memory_bytes = footprint_bytes(run)
     evaluate = jax.jit(jax.vmap(loop.evaluate))
     compile_seconds = time.perf_counter() - started

@@ -56,7 +56,7 @@ def point_config(algo: str, chain_steps: int | None, num_envs: int, args: argpar
 
     overrides = {} if chain_steps is None else {chain_field(algo): chain_steps}
     if args.scale_envs:  # the preset's batch co-scaled: same minibatch size, more minibatches
-        base = jaxrl.make_config(algo, preset=args.preset, env=args.env, **overrides)
+        base = jaxrl.make_config(algo, preset=args.preset, env=args.env, total_steps=2**50, **overrides)
         probe = scale_envs(base, num_envs / base.num_envs)
     else:
         probe = jaxrl.make_config(algo, preset=args.preset, env=args.env, num_envs=num_envs, **overrides)

@@ -1,12 +1,13 @@
-"""Running training from Python: :func:`train`, :func:`resume`, :func:`load_policy`,
+"""Running training from Python: :func:`train`, :func:`resume`, :func:`policy_of`, :func:`load_policy`,
 :func:`evaluate_run`.
 
 The seeds of a run (``num_seeds``; member i uses ``seed + i`` and, for a swept hyperparameter,
 its i-th value) are one vmapped, jitted program. Training runs in chunks between evaluations;
 after each chunk the host evaluates, checks that the losses are finite, checkpoints and logs.
 A non-finite loss stops the run with :class:`TrainingDiverged` before anything is written, so
-the last checkpoint and metrics stay those of the last healthy chunk. Command-line parsing lives
-in ``experiments/``; the loop's mathematics in :mod:`jaxrl.loop`.
+the last checkpoint and metrics stay those of the last healthy chunk. The state is laid out over
+the devices by :mod:`jaxrl.parallel` (environments split, the rest replicated). Command-line
+parsing lives in ``experiments/``; the loop's mathematics in :mod:`jaxrl.loop`.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ is what the old function returned, so nothing Brax computes changes.
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import statistics
@@ -97,12 +98,13 @@ def run_brax(args: dict[str, Any]) -> dict[str, Any]:
     config = config_for(args)
     learner = config.learner
     env = registry.load(config.env, config_overrides={"impl": "jax"})
-    epochs: list[tuple[float, float]] = []  # (steps/s, walltime) per training epoch
+    speeds: list[float] = []  # steps/s of each training epoch
+    evaluations: list[float] = []
 
     def progress(step: int, metrics: dict[str, Any]) -> None:
         if "training/sps" in metrics:
-            epochs.append((float(metrics["training/sps"]), float(metrics["training/walltime"])))
-        progress.final = float(metrics["eval/episode_reward"])
+            speeds.append(float(metrics["training/sps"]))
+        evaluations.append(float(metrics["eval/episode_reward"]))
 
     ppo.train(
         environment=env,
@@ -131,13 +133,12 @@ def run_brax(args: dict[str, Any]) -> dict[str, Any]:
         ),
         progress_fn=progress,
     )
-    speeds = [sps for sps, _ in epochs]
     # Brax's walltime is cumulative; its first two epochs include compilation (it compiles
     # its training step twice), so compile time is what they took beyond the steady speed.
     epoch_steps = config.total_steps / config.num_evals
     steady = statistics.median(steady_part(speeds))
     compile_seconds = sum(max(epoch_steps / sps - epoch_steps / steady, 0.0) for sps in speeds)
-    return {"epoch_sps": speeds, "compile_seconds": compile_seconds, "final_return": progress.final}
+    return {"epoch_sps": speeds, "compile_seconds": compile_seconds, "final_return": evaluations[-1]}
 
 
 def steady_part(speeds: list[float]) -> list[float]:
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=4, help="timed epochs per run (the first is dropped)")
     parser.add_argument("--iterations", type=int, default=2, help="iterations per epoch")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
-    parser.add_argument("--worker", nargs=2, metavar=("KIND", "ARGS"), help=argparse_hidden())
+    parser.add_argument("--worker", nargs=2, metavar=("KIND", "ARGS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker[0], json.loads(args.worker[1]))
@@ -285,12 +286,6 @@ def main(argv: list[str] | None = None) -> None:
         atomic_write(
             args.out, lambda p: p.write_text("# Our PPO and Brax's PPO, side by side\n\n" + "\n".join(lines))
         )
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

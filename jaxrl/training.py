@@ -130,8 +130,7 @@ def train(
     mesh = parallel.mesh_for(config)
     run_dir = Path(run_dir) if run_dir is not None else None
     env, learner, loop = build(config)
-    members, keys = member_configs(config), member_keys(config)
-    members, keys = jax.device_put((members, keys), parallel.replicated(mesh))
+    members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
     checkpoints = checkpoint.manager(run_dir) if run_dir is not None else None
     records: list[dict[str, Any]] = []
     elapsed_before = 0.0

@@ -118,6 +118,11 @@ class TrainConfig:
     num_seeds: int = static(1, "seeds trained side by side in one program (vmap)", positive)
     num_devices: int = static(0, "devices the environments are split over (0: all)", non_negative)
     normalize_obs: bool = static(True, "running observation normalisation")
+    minibatch_unit: str = static(
+        "segment",
+        "what a minibatch is shuffled in: whole unroll segments (Brax) or single transitions",
+        one_of("segment", "transition"),
+    )
     advantages_per_epoch: bool = static(
         False, "recompute values and advantages before every epoch ('online advantages')"
     )
@@ -222,6 +227,13 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(
             f"--num-minibatches={config.num_minibatches} must divide the {batch} transitions of an"
             f" iteration (num_envs*num_unrolls*unroll_length)"
+        )
+    segments = config.num_envs * config.num_unrolls
+    if config.minibatch_unit == "segment" and segments % config.num_minibatches:
+        raise ConfigError(
+            f"--num-minibatches={config.num_minibatches} must divide the {segments} segments of an"
+            f" iteration (num_envs*num_unrolls) with --minibatch-unit=segment; use"
+            f" --minibatch-unit=transition or a divisor"
         )
     if config.total_steps < config.steps_per_iteration:
         raise ConfigError(

@@ -37,6 +37,8 @@ def test_defaults_are_playground_dm_control_ppo():
         ({"total_steps": 10}, "--total-steps=10"),
         ({"env": "Cartpole"}, "CartpoleBalance"),
         ({"lr_schedule": "cosine"}, "constant, linear"),
+        ({"minibatch_unit": "episode"}, "segment, transition"),
+        ({"num_envs": 4, "num_unrolls": 1, "num_minibatches": 8}, "4 segments"),
         ({"policy_hidden": ()}, "--policy-hidden"),
         ({"bogus": 1}, "bogus"),
     ],

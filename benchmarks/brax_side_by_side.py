@@ -10,7 +10,8 @@ compile time, peak memory (the process's peak resident memory on CPU, the device
 use on an accelerator), final evaluation return; then the ratios ours / Brax, and both speeds as
 a fraction of the bare environment's (a jitted scan of our batched, auto-resetting environment
 under a zero policy at the same count). Settings are the preset's (``--preset cpu`` by default)
-mapped onto Brax's arguments as the README describes; ``--networks default`` uses Playground's
+mapped onto Brax's arguments as the README describes, and our minibatches are whole segments
+as Brax's are (``minibatch_unit="segment"``); ``--networks default`` uses Playground's
 network sizes (policy 4x32, value 5x256), ``small`` the preset's.
 
 Brax's trainer calls ``jax.device_put_replicated``, which current JAX removed; :func:`shim`
@@ -69,6 +70,7 @@ def config_for(args: dict[str, Any]):
         "env": args["env"],
         "num_envs": args["num_envs"],
         "num_evals": args["epochs"],
+        "minibatch_unit": "segment",  # Brax shuffles whole unroll segments
     }
     if NETWORKS[args["networks"]] is not None:
         overrides["policy_hidden"], overrides["value_hidden"] = NETWORKS[args["networks"]]

@@ -119,9 +119,10 @@ class TrainConfig:
     num_devices: int = static(0, "devices the environments are split over (0: all)", non_negative)
     normalize_obs: bool = static(True, "running observation normalisation")
     minibatch_unit: str = static(
-        "segment",
-        "what a minibatch is shuffled in: whole unroll segments (Brax) or single transitions",
-        one_of("segment", "transition"),
+        "transition",
+        "what each epoch shuffles into minibatches: single transitions, or whole unroll segments"
+        " (Brax's PPO; on CPU much cheaper per epoch, somewhat less sample-efficient)",
+        one_of("transition", "segment"),
     )
     advantages_per_epoch: bool = static(
         False, "recompute values and advantages before every epoch ('online advantages')"

@@ -77,10 +77,10 @@ def minibatch_indices(key: jax.Array, config: TrainConfig) -> jax.Array:
     iteration's batch flattened time-major ([unroll_length * segments], one segment being one
     environment's ``unroll_length`` consecutive steps).
 
+    ``minibatch_unit="transition"`` draws a uniform permutation of all transitions.
     ``minibatch_unit="segment"`` (Brax's PPO) shuffles whole segments: each minibatch holds
     ``segments / num_minibatches`` segments with all their steps, and only the segments are
-    sorted, which on CPU costs a fraction of shuffling every transition.
-    ``minibatch_unit="transition"`` draws a uniform permutation of all transitions.
+    sorted, which on CPU costs a fraction of sorting every transition.
     """
     segments = config.num_envs * config.num_unrolls
     if config.minibatch_unit == "transition":
@@ -126,16 +126,27 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
             )
             return next_state, transition
 
-        def unroll(env_state, keys):
-            return jax.lax.scan(step, env_state, keys)
+        def unroll(carry, inputs):
+            env_state, buffer = carry
+            index, keys = inputs
+            env_state, segment = jax.lax.scan(step, env_state, keys)
+            # Written in place into [T, unrolls, envs, ...]: no second, transposed copy of the
+            # whole rollout is ever made.
+            buffer = jax.tree.map(
+                lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, index, axis=1), buffer, segment
+            )
+            return (env_state, buffer), None
 
         keys = jax.random.split(key, config.num_unrolls * config.unroll_length)
         keys = keys.reshape(config.num_unrolls, config.unroll_length, *keys.shape[1:])
-        env_state, segments = jax.lax.scan(unroll, env_state, keys)
-        # [unrolls, T, envs, ...] -> [T, unrolls * envs, ...]: each segment is one trajectory.
-        trajectories = jax.tree.map(
-            lambda x: jnp.swapaxes(x, 0, 1).reshape(x.shape[1], -1, *x.shape[3:]), segments
+        shapes = jax.eval_shape(step, env_state, keys[0, 0])[1]
+        buffer = jax.tree.map(
+            lambda s: jnp.zeros((config.unroll_length, config.num_unrolls, *s.shape), s.dtype), shapes
         )
+        unrolls = jnp.arange(config.num_unrolls)
+        (env_state, buffer), _ = jax.lax.scan(unroll, (env_state, buffer), (unrolls, keys))
+        # [T, unrolls, envs, ...] -> [T, unrolls * envs, ...]: each segment is one trajectory.
+        trajectories = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), buffer)
         return env_state, trajectories
 
     def advantages(params, stats, trajectories: Transition, config: TrainConfig):
@@ -163,7 +174,6 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
             normalize.update(state.obs_stats, trajectories.obs) if config.normalize_obs else state.obs_stats
         )
         optimizer = make_optimizer(config)
-        flat_obs = observe(config, stats, trajectories.obs)
         fixed = None if config.advantages_per_epoch else advantages(state.params, stats, trajectories, config)
 
         def epoch(carry, key):
@@ -172,14 +182,18 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
             advantage, target, values = (
                 advantages(params, stats, trajectories, config) if config.advantages_per_epoch else fixed
             )
-            batch = Batch(flat_obs, trajectories.action, trajectories.extras, advantage, target, values)
+            batch = Batch(
+                trajectories.obs, trajectories.action, trajectories.extras, advantage, target, values
+            )
             batch = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
 
             def sgd_step(carry, inputs):
                 params, opt_state = carry
                 indices, key = inputs
-                # Gathered here, one minibatch at a time: no shuffled copy of the whole batch.
+                # Gathered and normalised here, one minibatch at a time: neither a shuffled nor a
+                # normalised copy of the whole batch is ever held.
                 minibatch = jax.tree.map(lambda x: x[indices], batch)
+                minibatch = minibatch._replace(obs=observe(config, stats, minibatch.obs))
                 grads, metrics = jax.grad(learner.loss, has_aux=True)(params, minibatch, key, config.learner)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 metrics = {**metrics, "grad_norm": optax.global_norm(grads)}

@@ -7,9 +7,9 @@
 with A the GAE advantage (normalised per minibatch by default) and R = A + V_old the return.
 Defaults equal MuJoCo Playground's DM Control PPO settings as Brax's PPO computes them: clip
 0.3, entropy cost 1e-2, value cost 0.25 (Brax's 0.5 * 0.5), policy MLP 4x32, value MLP 5x256,
-swish, scale = softplus(x) + 0.001; minibatches of whole segments (``minibatch_unit``). Unlike
-Brax, advantages are computed once per iteration (or per epoch, with ``advantages_per_epoch``)
-rather than inside every minibatch's loss.
+swish, scale = softplus(x) + 0.001. Unlike Brax, advantages are computed once per iteration (or
+per epoch, with ``advantages_per_epoch``) rather than inside every minibatch's loss, and
+minibatches are drawn over single transitions unless ``minibatch_unit="segment"`` (Brax's way).
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ def config_for(args: dict[str, Any]):
         "env": args["env"],
         "num_envs": args["num_envs"],
         "num_evals": args["epochs"],
+        "eval_envs": args["eval_envs"],
         "minibatch_unit": "segment",  # Brax shuffles whole unroll segments
     }
     if NETWORKS[args["networks"]] is not None:
@@ -215,6 +216,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per trainer (alternating)")
     parser.add_argument("--epochs", type=int, default=4, help="timed epochs per run (the first is dropped)")
     parser.add_argument("--iterations", type=int, default=2, help="iterations per epoch")
+    parser.add_argument(
+        "--eval-envs", type=int, default=128, help="episodes per evaluation (untimed; fewer for slow tasks)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "ARGS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -233,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
             "networks": net,
             "epochs": args.epochs,
             "iterations": args.iterations,
+            "eval_envs": args.eval_envs,
         }
         for n in args.num_envs
         for net in args.networks

@@ -88,15 +88,15 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
         "training and evaluations, all seeds together. Each cell's command and machine are listed",
         "under the table; the JSON next to this file holds every evaluation and the full configs.",
         "",
-        "| task | learner | env steps | final return (mean +- std) | per seed | wall time (s) |",
-        "|---|---|---:|---:|---|---:|",
+        "| task | learner | env steps | final return (mean +- std) | per seed | wall time (s) | machine |",
+        "|---|---|---:|---:|---|---:|---|",
     ]
     for task in tasks:
         for cell in (c for c in cells.values() if c["env"] == task):
             per_seed = ", ".join(f"{v:.1f}" for v in cell["final_per_seed"])
             lines.append(
                 f"| {task} | {cell['algo']} | {cell['env_steps']:,} | {cell['final_mean']:.1f} +- "
-                f"{cell['final_std']:.1f} | {per_seed} | {cell['wall_time']:.0f} |"
+                f"{cell['final_std']:.1f} | {per_seed} | {cell['wall_time']:.0f} | {cell['machine'].split(',')[0]} |"
             )
     lines += ["", "## Provenance", ""]
     for cell in cells.values():

@@ -42,6 +42,10 @@ def machine() -> str:
 
 
 def commit() -> str:
+    """The checkout's short commit (``-dirty`` with code changes); ``$JAXRL_COMMIT`` names it
+    where the code runs from a copy of the tree without git's history (a remote machine)."""
+    if os.environ.get("JAXRL_COMMIT"):
+        return os.environ["JAXRL_COMMIT"]
     root = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(

@@ -6,13 +6,15 @@
 
 Each point trains for ``--iterations`` iterations split into ``--chunks`` timed chunks
 (compilation excluded, timed after the chunk's results reach the host) and reports the median
-chunk speed and the memory XLA reports for the compiled training program (arguments + outputs +
-temporaries - donated buffers). ``--scale-envs`` co-scales the minibatches with the environments
-(the 1M-environment recipe); above ``--time-up-to`` environments a point is only compiled
-against shapes and sized, nothing allocated, which finds the memory limit without training. Learners with a sampling chain (FPO, DPPO, ReinFlow) run once
-per ``--chain-steps`` K; the others once. All points run one after another in one process, so
-the ratios to the first learner (PPO by default) are measured side by side. Everything else is
-the preset's and each learner's default.
+chunk speed, the memory XLA reports for the compiled training program (arguments + outputs +
+temporaries - donated buffers) and, on an accelerator, the process's measured peak device
+memory so far (points run in the order given: in an ascending sweep, each point's own peak).
+``--scale-envs`` co-scales the minibatches with the environments (the 1M-environment recipe);
+above ``--time-up-to`` environments a point is only compiled against shapes and sized, nothing
+allocated, which finds the memory limit without training. Learners with a sampling chain (FPO,
+DPPO, ReinFlow) run once per ``--chain-steps`` K; the others once. All points run one after
+another in one process, so the ratios to the first learner (PPO by default) are measured side
+by side. Everything else is the preset's and each learner's default.
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ def point_config(algo: str, chain_steps: int | None, num_envs: int, args: argpar
     return probe.replace(total_steps=args.iterations * probe.steps_per_iteration, num_evals=args.chunks)
 
 
+def device_peak_bytes() -> int | None:
+    """The process's peak device memory so far, where the backend counts it (GPU, TPU)."""
+    import jax
+
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats.get("peak_bytes_in_use")
+
+
 def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bool) -> dict[str, Any]:
     import jaxrl
     from jaxrl.training import memory_footprint
@@ -82,6 +92,7 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
             "sps": None,
             "chunks": [],
             "memory_bytes": memory,
+            "device_peak_bytes": None,
             "compile_seconds": time.perf_counter() - started,
         }
     result = jaxrl.train(config, progress=False)
@@ -91,6 +102,7 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
         "sps": statistics.median(speeds),
         "chunks": speeds,
         "memory_bytes": result.metrics[0]["memory_bytes"],
+        "device_peak_bytes": device_peak_bytes(),
         "compile_seconds": result.metrics[0]["compile_seconds"],
     }
 
@@ -98,8 +110,8 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
 def table(rows: list[dict[str, Any]], env: str) -> list[str]:
     lines = [
         "| env | algo | K | num_envs | minibatches | median steps/s | x first | memory (MiB) | x first |"
-        " chunks (steps/s) | compile s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        " device peak so far (MiB) | chunks (steps/s) | compile s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
         base = next(r for r in rows if r["num_envs"] == row["num_envs"])
@@ -109,9 +121,11 @@ def table(rows: list[dict[str, Any]], env: str) -> list[str]:
         timed = row["sps"] is not None
         sps = f"{row['sps']:,.0f}" if timed else "(memory only)"
         sps_ratio = f"{row['sps'] / base['sps']:.2f}" if timed and base["sps"] else "-"
+        peak = row.get("device_peak_bytes")
+        peak_mib = "-" if peak is None else f"{peak / 2**20:,.1f}"
         lines.append(
             f"| {env} | {row['algo']} | {row['chain_steps'] or '-'} | {row['num_envs']} |"
-            f" {row['num_minibatches']} | {sps} | {sps_ratio} | {mib} | {memory_ratio} |"
+            f" {row['num_minibatches']} | {sps} | {sps_ratio} | {mib} | {memory_ratio} | {peak_mib} |"
             f" {', '.join(f'{s:,.0f}' for s in row['chunks'])} | {row['compile_seconds']:.0f} |"
         )
     return lines
@@ -189,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{algo} K={chain_steps} num_envs={num_envs}", file=sys.stderr, flush=True)
         timed = args.time_up_to is None or num_envs <= args.time_up_to
         rows.append(measure(algo, chain_steps, num_envs, config, timed))
+        print(table(rows, args.env)[-1], file=sys.stderr, flush=True)  # partial results survive a kill
     lines = table(rows, args.env)
     lines += ["", f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}."]
     lines += [f"Command: `{launch['command']}`", ""]

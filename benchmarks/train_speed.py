@@ -95,7 +95,19 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
             "device_peak_bytes": None,
             "compile_seconds": time.perf_counter() - started,
         }
-    result = jaxrl.train(config, progress=False)
+    try:
+        result = jaxrl.train(config, progress=False)
+    except jaxrl.TrainingDiverged as error:  # a point that diverges is reported, the sweep goes on
+        print(f"diverged: {error}", file=sys.stderr, flush=True)
+        return {
+            **row,
+            "sps": None,
+            "chunks": [],
+            "memory_bytes": None,
+            "device_peak_bytes": None,
+            "compile_seconds": float("nan"),
+            "diverged": True,
+        }
     speeds = [m["train_sps"] for m in result.metrics]
     return {
         **row,
@@ -119,7 +131,7 @@ def table(rows: list[dict[str, Any]], env: str) -> list[str]:
         mib = "-" if memory is None else f"{memory / 2**20:,.1f}"
         memory_ratio = "-" if memory is None or not base_memory else f"{memory / base_memory:.2f}"
         timed = row["sps"] is not None
-        sps = f"{row['sps']:,.0f}" if timed else "(memory only)"
+        sps = f"{row['sps']:,.0f}" if timed else "diverged" if row.get("diverged") else "(memory only)"
         sps_ratio = f"{row['sps'] / base['sps']:.2f}" if timed and base["sps"] else "-"
         peak = row.get("device_peak_bytes")
         peak_mib = "-" if peak is None else f"{peak / 2**20:,.1f}"

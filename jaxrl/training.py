@@ -173,10 +173,11 @@ def train(
             sums = jax.device_get(sums)
             chunk_seconds = time.perf_counter() - chunk_start
             iteration += count
-            if not all(np.all(np.isfinite(v)) for v in sums.values()):
+            non_finite = [k for k, v in sums.items() if not np.all(np.isfinite(v))]
+            if non_finite:
                 raise TrainingDiverged(
-                    f"a loss became non-finite before iteration {iteration}; the last checkpoint"
-                    f" and metrics are those of iteration {iteration - count}"
+                    f"{', '.join(non_finite)} became non-finite before iteration {iteration}; the last"
+                    f" checkpoint and metrics are those of iteration {iteration - count}"
                 )
             returns, lengths = jax.device_get(
                 evaluate(state.params, state.obs_stats, evaluation_keys(keys, iteration), members)

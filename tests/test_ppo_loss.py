@@ -43,3 +43,29 @@ def test_ppo_loss_equals_hand_computed_value():
     np.testing.assert_allclose(metrics["entropy"], entropy, rtol=1e-4)
     np.testing.assert_allclose(total, expected, rtol=1e-4)
     assert 0.0 < float(metrics["clip_fraction"]) <= 1.0
+
+
+def test_policy_far_from_the_acting_one_keeps_loss_kl_and_gradients_finite():
+    # A ratio of e^-200 underflows to 0 and e^200 overflows: the bounded log-ratio keeps the
+    # surrogate, the KL estimate and the gradient finite, and the clip range's values unchanged.
+    from jaxrl.learners import common
+
+    advantage = jnp.array([1.0, -1.0, 1.0, -1.0, 0.5])
+
+    def surrogate(log_ratio):
+        return common.clipped_surrogate(log_ratio, advantage, 0.2)
+
+    extreme = jnp.array([-200.0, -200.0, 200.0, 200.0, 0.1])
+    metrics = common.ratio_metrics(extreme, 0.2)
+    assert np.isfinite(float(surrogate(extreme))) and np.isfinite(float(metrics["approx_kl"]))
+    assert np.all(np.isfinite(jax.grad(surrogate)(extreme)))
+    assert float(metrics["clip_fraction"]) == np.float32(0.8)
+    moderate = jnp.array([-0.3, 0.05, 0.1, -0.1, 0.25])
+    ratio = np.exp(np.asarray(moderate))
+    a = np.asarray(advantage)
+    np.testing.assert_allclose(
+        surrogate(moderate), -np.mean(np.minimum(ratio * a, np.clip(ratio, 0.8, 1.2) * a)), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        common.ratio_metrics(moderate, 0.2)["approx_kl"], np.mean(ratio - 1 - np.asarray(moderate)), rtol=1e-5
+    )

@@ -103,8 +103,7 @@ def actor_critic(observation_size: int, action_size: int, critic_outputs: int = 
     return ActorCritic(init, distribution, act, act_deterministic, critic)
 
 
-def ratio(params, model: ActorCritic, obs, extras, config) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """pi_theta(a|s) / pi_old(a|s) for stored actions, with the new distribution's mean and std."""
+def log_ratio(params, model: ActorCritic, obs, extras, config) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """log pi_theta(a|s) - log pi_old(a|s) for stored actions, with the new mean and std."""
     mean, std = model.distribution(params, obs, config)
-    new_log_prob = log_prob(extras["raw_action"], mean, std)
-    return jnp.exp(new_log_prob - extras["log_prob"]), mean, std
+    return log_prob(extras["raw_action"], mean, std) - extras["log_prob"], mean, std

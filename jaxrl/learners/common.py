@@ -25,28 +25,46 @@ def advantages(batch: Batch, normalize: bool) -> jax.Array:
     return standardize(batch.advantage) if normalize else batch.advantage
 
 
-def clipped_surrogate(ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array) -> jax.Array:
-    """-mean(min(rho A, clip(rho, 1-eps, 1+eps) A))."""
+# Log-ratios are bounded to +-LOG_RATIO_BOUND before use: e^20 is far outside any clip range, so
+# nothing PPO optimises changes, but a policy that moved far from the one that acted (thousands
+# of minibatches per iteration in the 1M-environment recipe) no longer overflows a ratio to inf
+# or underflows it to 0, whose log made the KL estimate infinite (seen at 65,536 envs).
+LOG_RATIO_BOUND = 20.0
+
+
+def bounded(log_ratio: jax.Array) -> jax.Array:
+    return jnp.clip(log_ratio, -LOG_RATIO_BOUND, LOG_RATIO_BOUND)
+
+
+def clipped_surrogate(log_ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array) -> jax.Array:
+    """-mean(min(rho A, clip(rho, 1-eps, 1+eps) A)) with rho = exp(log_ratio)."""
+    ratio = jnp.exp(bounded(log_ratio))
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
     return -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
 
 
-def ratio_metrics(ratio: jax.Array, clip_eps: jax.Array) -> dict[str, jax.Array]:
+def ratio_metrics(log_ratio: jax.Array, clip_eps: jax.Array) -> dict[str, jax.Array]:
     """KL(old || new) estimate (Schulman's k3) and the fraction of ratios outside the clip range."""
+    log_ratio = bounded(log_ratio)
+    ratio = jnp.exp(log_ratio)
     return {
-        "approx_kl": jnp.mean((ratio - 1.0) - jnp.log(ratio)),
+        "approx_kl": jnp.mean(jnp.expm1(log_ratio) - log_ratio),
         "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > clip_eps),
     }
 
 
 def clipped_ppo(
-    ratio: jax.Array, advantage: jax.Array, batch: Batch, values: jax.Array, config: Any
+    log_ratio: jax.Array, advantage: jax.Array, batch: Batch, values: jax.Array, config: Any
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """PPO's clipped surrogate plus ``config.value_cost`` times the value regression on R, and
-    their metrics; ``advantage`` broadcasts against ``ratio`` (DPPO: one ratio per step)."""
-    policy_loss = clipped_surrogate(ratio, advantage, config.clip_eps)
+    their metrics; ``advantage`` broadcasts against ``log_ratio`` (DPPO: one per step)."""
+    policy_loss = clipped_surrogate(log_ratio, advantage, config.clip_eps)
     value_loss = jnp.mean((batch.target - values) ** 2)
-    metrics = {"policy_loss": policy_loss, "value_loss": value_loss, **ratio_metrics(ratio, config.clip_eps)}
+    metrics = {
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        **ratio_metrics(log_ratio, config.clip_eps),
+    }
     return policy_loss + config.value_cost * value_loss, metrics
 
 

@@ -86,11 +86,11 @@ def make(observation_size: int, action_size: int) -> Learner:
 
     def loss(params, batch: Batch, key, config: DPPOConfig):
         new_log_probs = chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"])
-        ratio = jnp.exp(new_log_probs - batch.extras["log_probs"])  # [batch, K]
+        log_ratio = new_log_probs - batch.extras["log_probs"]  # [batch, K]
         advantage = common.advantages(batch, config.normalize_advantage)
         step_advantage = advantage[:, None] * step_weights(config.denoising_steps, config.denoise_discount)
         return common.clipped_ppo(
-            ratio, step_advantage, batch, critic.value(params, batch.obs, config), config
+            log_ratio, step_advantage, batch, critic.value(params, batch.obs, config), config
         )
 
     return Learner("dppo", DPPOConfig, init, act, act_deterministic, critic.value, loss)

@@ -58,11 +58,11 @@ class FPOConfig:
     value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
 
 
-def flow_ratio(old_losses: jax.Array, new_losses: jax.Array) -> jax.Array:
-    """exp(mean_i l_old,i - mean_i l_theta,i) over the draws' axis (last), with the exponent
-    clamped to +-LOG_RATIO_LIMIT."""
+def flow_log_ratio(old_losses: jax.Array, new_losses: jax.Array) -> jax.Array:
+    """mean_i l_old,i - mean_i l_theta,i over the draws' axis (last), clamped to
+    +-LOG_RATIO_LIMIT: the log of FPO's ratio."""
     log_ratio = jnp.mean(old_losses, axis=-1) - jnp.mean(new_losses, axis=-1)
-    return jnp.exp(jnp.clip(log_ratio, -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
+    return jnp.clip(log_ratio, -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
 
 
 def make(observation_size: int, action_size: int) -> Learner:
@@ -117,10 +117,10 @@ def make(observation_size: int, action_size: int) -> Learner:
         new_losses = draw_losses(
             params, batch.obs, extras["raw_action"], extras["times"], extras["noise"], config
         )
-        ratio = flow_ratio(extras["cfm_loss"], new_losses)
+        log_ratio = flow_log_ratio(extras["cfm_loss"], new_losses)
         advantage = common.advantages(batch, config.normalize_advantage)
         total, metrics = common.clipped_ppo(
-            ratio, advantage, batch, critic.value(params, batch.obs, config), config
+            log_ratio, advantage, batch, critic.value(params, batch.obs, config), config
         )
         raw_size = jnp.mean(jnp.abs(extras["raw_action"]))
         return total, {**metrics, "cfm_loss": jnp.mean(new_losses), "raw_action_size": raw_size}

@@ -40,9 +40,11 @@ def make(observation_size: int, action_size: int) -> Learner:
         return model.critic(params, obs, config)[..., 0]
 
     def loss(params, batch: Batch, key, config: PPOConfig):
-        ratio, mean, std = gaussian.ratio(params, model, batch.obs, batch.extras, config)
+        log_ratio, mean, std = gaussian.log_ratio(params, model, batch.obs, batch.extras, config)
         advantage = common.advantages(batch, config.normalize_advantage)
-        total, metrics = common.clipped_ppo(ratio, advantage, batch, value(params, batch.obs, config), config)
+        total, metrics = common.clipped_ppo(
+            log_ratio, advantage, batch, value(params, batch.obs, config), config
+        )
         entropy = jnp.mean(gaussian.entropy(key, mean, std))
         return total - config.entropy_cost * entropy, {**metrics, "entropy": entropy}
 

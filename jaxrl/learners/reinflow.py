@@ -118,10 +118,13 @@ def make(observation_size: int, action_size: int) -> Learner:
         new_log_prob = jnp.sum(
             chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"]), axis=-1
         )
-        ratio = jnp.exp(new_log_prob - batch.extras["log_prob"])
         advantage = common.advantages(batch, config.normalize_advantage)
         total, metrics = common.clipped_ppo(
-            ratio, advantage, batch, critic.value(params, batch.obs, config), config
+            new_log_prob - batch.extras["log_prob"],
+            advantage,
+            batch,
+            critic.value(params, batch.obs, config),
+            config,
         )
         chain_entropy = jnp.mean(entropy(params, batch.obs, config))
         return total - config.entropy_cost * chain_entropy, {**metrics, "entropy": chain_entropy}

@@ -28,7 +28,8 @@ def advantages(batch: Batch, normalize: bool) -> jax.Array:
 # Log-ratios are bounded to +-LOG_RATIO_BOUND before use: e^20 is far outside any clip range, so
 # nothing PPO optimises changes, but a policy that moved far from the one that acted (thousands
 # of minibatches per iteration in the 1M-environment recipe) no longer overflows a ratio to inf
-# or underflows it to 0, whose log made the KL estimate infinite (seen at 65,536 envs).
+# or underflows it to 0, whose log makes the KL estimate infinite. Unbounded, PPO stopped with a
+# non-finite metric at 65,536 CartpoleBalance envs on an H100; bounded, it trains 2^20.
 LOG_RATIO_BOUND = 20.0
 
 

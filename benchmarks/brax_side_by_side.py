@@ -55,11 +55,11 @@ def shim() -> None:
 
 
 def peak_memory_bytes() -> int:
-    import jax
+    from benchmarks.train_speed import device_peak_bytes
 
-    stats = jax.devices()[0].memory_stats()
-    if stats and "peak_bytes_in_use" in stats:
-        return int(stats["peak_bytes_in_use"])
+    peak = device_peak_bytes()
+    if peak is not None:
+        return int(peak)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 

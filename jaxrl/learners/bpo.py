@@ -46,7 +46,7 @@ import jax.numpy as jnp
 from jaxrl.actors import gaussian
 from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
-from jaxrl.learners.common import bounded, ratio_metrics
+from jaxrl.learners.common import ratio_metrics, ratio_of
 
 GAP_CLIP = 10.0  # bound on (R - m) / lambda inside the sigmoid
 LOOP_DEFAULTS = MappingProxyType({"advantages_per_epoch": True, "max_grad_norm": 1.0})
@@ -92,7 +92,7 @@ def make(observation_size: int, action_size: int) -> Learner:
 
     def loss(params, batch: Batch, key, config: BPOConfig):
         log_ratio, mean, std = gaussian.log_ratio(params, model, batch.obs, batch.extras, config)
-        ratio = jnp.exp(bounded(log_ratio))
+        ratio = ratio_of(log_ratio)
         heads = model.critic(params, batch.obs, config)
         values, medians = heads[..., 0], heads[..., 1]
         returns = batch.target

@@ -37,9 +37,14 @@ def bounded(log_ratio: jax.Array) -> jax.Array:
     return jnp.clip(log_ratio, -LOG_RATIO_BOUND, LOG_RATIO_BOUND)
 
 
+def ratio_of(log_ratio: jax.Array) -> jax.Array:
+    """rho = exp(log_ratio), the exponent bounded first."""
+    return jnp.exp(bounded(log_ratio))
+
+
 def clipped_surrogate(log_ratio: jax.Array, advantage: jax.Array, clip_eps: jax.Array) -> jax.Array:
     """-mean(min(rho A, clip(rho, 1-eps, 1+eps) A)) with rho = exp(log_ratio)."""
-    ratio = jnp.exp(bounded(log_ratio))
+    ratio = ratio_of(log_ratio)
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
     return -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
 
@@ -47,10 +52,9 @@ def clipped_surrogate(log_ratio: jax.Array, advantage: jax.Array, clip_eps: jax.
 def ratio_metrics(log_ratio: jax.Array, clip_eps: jax.Array) -> dict[str, jax.Array]:
     """KL(old || new) estimate (Schulman's k3) and the fraction of ratios outside the clip range."""
     log_ratio = bounded(log_ratio)
-    ratio = jnp.exp(log_ratio)
     return {
         "approx_kl": jnp.mean(jnp.expm1(log_ratio) - log_ratio),
-        "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > clip_eps),
+        "clip_fraction": jnp.mean(jnp.abs(jnp.expm1(log_ratio)) > clip_eps),
     }
 
 

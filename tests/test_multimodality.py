@@ -1,8 +1,9 @@
-"""The mode count of toy/multigoal's start actions (benchmarks/multimodality.py): on hand-made
-actions, and for Gaussian PPO, which can head for one goal only.
+"""The mode counts of toy/multigoal (benchmarks/multimodality.py): on hand-made actions, and for
+Gaussian PPO, which heads for and reaches one goal only.
 
 No expressive learner is asserted to cover several goals: trained from scratch, FPO, DPPO and
-ReinFlow each collapse onto one goal within the CPU budget (benchmarks/results/multimodality.md).
+ReinFlow each collapse onto one goal within the CPU budget (benchmarks/results/multimodality.md),
+as they do on a one-step version of the task (``episode_length=1``).
 """
 
 import numpy as np
@@ -23,10 +24,15 @@ def test_goal_shares_count_actions_near_a_goal_direction_and_ignore_short_ones()
     assert count == 1 and np.isclose(shares.sum(), 4 / 7)
 
 
-def test_actions_spread_uniformly_over_the_square_cover_no_goal():
-    actions = np.random.default_rng(0).uniform(-1.0, 1.0, (20_000, 2))
-    count, shares = multimodality.modes(actions)
+def test_actions_with_no_preferred_direction_cover_no_goal():
+    rng = np.random.default_rng(0)
+    square = rng.uniform(-1.0, 1.0, (20_000, 2))
+    count, shares = multimodality.modes(square)
     assert count == 0 and np.allclose(shares, 0.079, atol=0.01), shares
+    angles = rng.uniform(0.0, 2.0 * np.pi, 20_000)
+    ring = 0.8 * np.stack([np.cos(angles), np.sin(angles)], axis=-1)  # every direction, long enough
+    count, shares = multimodality.modes(ring)
+    assert count == 0 and np.allclose(shares, 0.125, atol=0.01), shares
 
 
 def test_gaussian_ppo_heads_for_one_goal_at_the_start():
@@ -37,3 +43,5 @@ def test_gaussian_ppo_heads_for_one_goal_at_the_start():
     assert result.metrics[-1]["eval_return"] > 1.5, result.metrics[-1]  # reaches a goal
     count, shares = multimodality.modes(multimodality.start_actions(result, 2000)[0])
     assert count == 1, shares
+    reached = multimodality.goals_reached(result, 500)[0]
+    assert np.sum(reached >= multimodality.MIN_SHARE) == 1 and np.max(reached) > 0.9, reached

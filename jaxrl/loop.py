@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from envs import BatchedEnv, EpisodeWrapper
+from envs.wrappers import vmap_envs
 from jaxrl import normalize
 from jaxrl.advantages import gae
 from jaxrl.config import TrainConfig
@@ -236,7 +237,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
     def evaluate(params, stats, key, config: TrainConfig, deterministic: bool = True):
         """Returns and lengths of ``eval_envs`` episodes, one from each environment."""
         reset_key, act_key = jax.random.split(key)
-        env_state = jax.vmap(env.reset)(jax.random.split(reset_key, config.eval_envs))
+        env_state = vmap_envs(env.reset)(jax.random.split(reset_key, config.eval_envs))
         steps = math.ceil(env.episode_length / env.action_repeat)
 
         def step(carry, key):
@@ -246,7 +247,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
                 action = learner.act_deterministic(params, obs, config.learner)
             else:
                 action = learner.act(params, obs, key, config.learner)[0]
-            env_state = jax.vmap(env.step)(env_state, action)
+            env_state = vmap_envs(env.step)(env_state, action)
             total = total + jnp.where(alive, env_state.reward, 0.0)
             length = length + alive
             alive = alive & (env_state.terminated == 0) & (env_state.truncated == 0)

@@ -1,3 +1,4 @@
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -5,6 +6,7 @@ import pytest
 
 import envs
 from envs.toy import GOALS
+from envs.wrappers import vmap_envs
 
 
 def run(env_name, steps, num_envs=3, action=0.5, **overrides):
@@ -86,3 +88,17 @@ def test_auto_reset_stays_a_branch_under_the_seed_vmap():
     shared = envs.BatchedEnv(envs.make("toy/pointmass"), 3, shared_axis=SEED_AXIS)
     assert "cond" in primitives(shared)
     assert "cond" not in primitives(envs.BatchedEnv(envs.make("toy/pointmass"), 3))
+
+
+def test_vmap_envs_under_a_seeds_vmap_equals_the_nested_vmap():
+    # Folding the seeds axis into the environment axis changes shapes, not results.
+    env = envs.make("toy/pointmass")
+    keys = jax.random.split(jax.random.PRNGKey(0), 3 * 5).reshape(3, 5, 2)
+    actions = jax.random.normal(jax.random.PRNGKey(1), (3, 5, env.action_size))
+    nested = jax.jit(jax.vmap(jax.vmap(env.reset)))(keys)
+    chex.assert_trees_all_equal(jax.jit(jax.vmap(vmap_envs(env.reset)))(keys), nested)
+    stepped = jax.jit(jax.vmap(jax.vmap(env.step)))(nested, actions)
+    chex.assert_trees_all_equal(jax.jit(jax.vmap(vmap_envs(env.step)))(nested, actions), stepped)
+    shared = jax.jit(jax.vmap(jax.vmap(env.step), in_axes=(0, None)))(nested, actions[0])
+    folded = jax.jit(jax.vmap(vmap_envs(env.step), in_axes=(0, None)))(nested, actions[0])
+    chex.assert_trees_all_equal(folded, shared)

@@ -71,7 +71,9 @@ def vmap_envs(fn: Callable[..., Any]) -> Callable[..., Any]:
     into the environment axis instead of nesting a second batch dimension: XLA:CPU keeps even a
     size-1 seeds axis in every shape of the physics, and MJX's contact solver ran at half speed
     with it (CheetahRun, 128 environments). Environments are folded major (``[envs * seeds]``),
-    so an environment axis sharded over devices stays contiguous on each device.
+    so an environment axis sharded over devices stays contiguous on each device. Like every
+    ``custom_vmap``, the result is not reverse-differentiable; the loop never differentiates an
+    environment.
     """
 
     @custom_batching.custom_vmap

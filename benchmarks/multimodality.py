@@ -20,6 +20,7 @@ tune.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from types import MappingProxyType
@@ -79,10 +80,10 @@ def goals_reached(result, episodes: int, seed: int = 0) -> np.ndarray:
     import jax.numpy as jnp
 
     import jaxrl
-    from envs.toy import GOALS, MultiGoal
+    from envs.toy import GOALS
 
     config = result.config
-    env = MultiGoal(**({"episode_length": config.episode_length} if config.episode_length else {}))
+    env = jaxrl.training.build(config)[0]  # the task as the run trained on it (time limit, repeat)
 
     def episode(policy, key: jax.Array) -> jax.Array:
         reset_key, run_key = jax.random.split(key)
@@ -94,7 +95,8 @@ def goals_reached(result, episodes: int, seed: int = 0) -> np.ndarray:
             return (state, jnp.where((goal < 0) & (state.terminated > 0), nearest, goal)), None
 
         start = (env.reset(reset_key), jnp.int32(-1))
-        (_, goal), _ = jax.lax.scan(step, start, jax.random.split(run_key, env.episode_length))
+        steps = math.ceil(env.episode_length / env.action_repeat)
+        (_, goal), _ = jax.lax.scan(step, start, jax.random.split(run_key, steps))
         return goal
 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
@@ -106,12 +108,17 @@ def goals_reached(result, episodes: int, seed: int = 0) -> np.ndarray:
     return np.asarray(jnp.stack(shares))
 
 
+def covered(shares: np.ndarray, min_share: float = MIN_SHARE) -> int:
+    """The number of goals whose share is at least ``min_share``."""
+    return int(np.sum(np.asarray(shares) >= min_share))
+
+
 def modes(actions: np.ndarray, min_share: float = MIN_SHARE) -> tuple[int, np.ndarray]:
     """The number of goals with at least ``min_share`` of ``actions`` [n, 2], and all shares."""
     from envs.toy import goal_shares
 
     shares = np.asarray(goal_shares(actions))
-    return int(np.sum(shares >= min_share)), shares
+    return covered(shares, min_share), shares
 
 
 def measure(algo: str, args, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +134,7 @@ def measure(algo: str, args, overrides: dict[str, Any]) -> dict[str, Any]:
         "algo": algo,
         "modes_per_seed": [count for count, _ in counted],
         "shares_per_seed": [shares.round(3).tolist() for _, shares in counted],
-        "goals_per_seed": [int(np.sum(shares >= args.min_share)) for shares in reached],
+        "goals_per_seed": [covered(shares, args.min_share) for shares in reached],
         "reached_per_seed": reached.round(3).tolist(),
         "eval_return_per_seed": result.metrics[-1]["eval_return_per_seed"],
         "env_steps": result.metrics[-1]["env_steps"],

@@ -100,6 +100,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
     """Build the loop's functions; ``config``'s static fields fix shapes, its leaves are read
     from the config passed at call time."""
     train_env = BatchedEnv(env, config.num_envs, shared_axis=SEED_AXIS)
+    reset_all, step_all = vmap_envs(env.reset), vmap_envs(env.step)  # evaluation's environments
 
     def init(key: jax.Array, config: TrainConfig) -> TrainState:
         params_key, env_key, key = jax.random.split(key, 3)
@@ -237,7 +238,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
     def evaluate(params, stats, key, config: TrainConfig, deterministic: bool = True):
         """Returns and lengths of ``eval_envs`` episodes, one from each environment."""
         reset_key, act_key = jax.random.split(key)
-        env_state = vmap_envs(env.reset)(jax.random.split(reset_key, config.eval_envs))
+        env_state = reset_all(jax.random.split(reset_key, config.eval_envs))
         steps = math.ceil(env.episode_length / env.action_repeat)
 
         def step(carry, key):
@@ -247,7 +248,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
                 action = learner.act_deterministic(params, obs, config.learner)
             else:
                 action = learner.act(params, obs, key, config.learner)[0]
-            env_state = vmap_envs(env.step)(env_state, action)
+            env_state = step_all(env_state, action)
             total = total + jnp.where(alive, env_state.reward, 0.0)
             length = length + alive
             alive = alive & (env_state.terminated == 0) & (env_state.truncated == 0)

@@ -118,13 +118,10 @@ def make(observation_size: int, action_size: int) -> Learner:
         new_log_prob = jnp.sum(
             chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"]), axis=-1
         )
+        log_ratio = new_log_prob - batch.extras["log_prob"]
         advantage = common.advantages(batch, config.normalize_advantage)
         total, metrics = common.clipped_ppo(
-            new_log_prob - batch.extras["log_prob"],
-            advantage,
-            batch,
-            critic.value(params, batch.obs, config),
-            config,
+            log_ratio, advantage, batch, critic.value(params, batch.obs, config), config
         )
         chain_entropy = jnp.mean(entropy(params, batch.obs, config))
         return total - config.entropy_cost * chain_entropy, {**metrics, "entropy": chain_entropy}

@@ -64,23 +64,25 @@ class EpisodeWrapper:
         return inner._replace(reward=total_reward, truncated=truncated, info={**inner.info, "steps": steps})
 
 
-def vmap_envs(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``jax.vmap(fn)`` over the leading (environment) axis of every argument and result.
+def fold_outer_vmap(batched_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``batched_fn``, whose arguments and results all lead with the environment axis, made to
+    fold a further ``vmap`` (the loop's seeds, ``[seeds, envs, ...]``) into that axis instead of
+    nesting a second batch dimension.
 
-    Under a further ``vmap`` (the loop's seeds, ``[seeds, envs, ...]``) the outer axis is folded
-    into the environment axis instead of nesting a second batch dimension: XLA:CPU keeps even a
-    size-1 seeds axis in every shape of the physics, and MJX's contact solver ran at half speed
-    with it (CheetahRun, 128 environments). Environments are folded major (``[envs * seeds]``),
-    so an environment axis sharded over devices stays contiguous on each device. Like every
-    ``custom_vmap``, the result is not reverse-differentiable; the loop never differentiates an
-    environment.
+    XLA:CPU keeps even a size-1 seeds axis in every shape of the physics, and MJX's contact
+    solver ran at half speed with it (CheetahRun, 128 environments); and a ``lax.cond`` inside
+    ``batched_fn`` stays a branch, where nesting would turn it into a select that runs both sides.
+    Environments are folded major (``[envs * seeds]``), so an environment axis sharded over
+    devices stays contiguous on each device. Unbatched arguments are broadcast over the seeds.
+    Like every ``custom_vmap``, the result is not reverse-differentiable; the loop never
+    differentiates an environment.
     """
 
     @custom_batching.custom_vmap
-    def batched(*args):
-        return jax.vmap(fn)(*args)
+    def folded(*args):
+        return batched_fn(*args)
 
-    @batched.def_vmap
+    @folded.def_vmap
     def fold_outer_axis(axis_size: int, in_batched: list[Any], *args):
         def fold(is_batched: bool, x: jax.Array) -> jax.Array:
             x = (
@@ -93,10 +95,16 @@ def vmap_envs(fn: Callable[..., Any]) -> Callable[..., Any]:
         def unfold(x: jax.Array) -> jax.Array:
             return jnp.moveaxis(x.reshape(x.shape[0] // axis_size, axis_size, *x.shape[1:]), 1, 0)
 
-        out = batched(*jax.tree.map(fold, list(in_batched), list(args)))
+        out = folded(*jax.tree.map(fold, list(in_batched), list(args)))
         return jax.tree.map(unfold, out), jax.tree.map(lambda _: True, out)
 
-    return batched
+    return folded
+
+
+def vmap_envs(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``jax.vmap(fn)`` over the leading (environment) axis of every argument and result, folding
+    any further ``vmap`` into that axis (:func:`fold_outer_vmap`)."""
+    return fold_outer_vmap(jax.vmap(fn))
 
 
 def _select(mask: jax.Array, on_true, on_false):
@@ -113,20 +121,20 @@ class BatchedEnv:
 
     Ended episodes restart from a fresh ``reset``, computed only at steps where some episode
     ended. Under a ``vmap`` that branch would become a select that resets every environment at
-    every step (200 physics steps each for a DM Control cheetah): a step that runs inside a
-    vmap named ``shared_axis`` (the loop's seeds) takes the branch when an episode of any member
-    ended, which keeps it a real branch.
+    every step (200 physics steps each for a DM Control cheetah), so ``step`` folds an outer
+    vmap (the loop's seeds) into the environment axis: the branch is taken when an episode of
+    any seed ended.
     """
 
-    def __init__(self, env: Env, num_envs: int, shared_axis: str | None = None):
+    def __init__(self, env: Env, num_envs: int):
         self.env = env
         self.num_envs = num_envs
-        self.shared_axis = shared_axis
         self.observation_size = env.observation_size
         self.action_size = env.action_size
         self.episode_length = env.episode_length
         self._reset_all = vmap_envs(env.reset)
         self._step_all = vmap_envs(env.step)
+        self.step = fold_outer_vmap(self._step_and_reset_ended)
 
     def _fresh(self, keys: jax.Array) -> State:
         reset_keys, next_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
@@ -145,7 +153,7 @@ class BatchedEnv:
     def reset(self, key: jax.Array) -> State:
         return self._fresh(jax.random.split(key, self.num_envs))
 
-    def step(self, state: State, action: jax.Array) -> State:
+    def _step_and_reset_ended(self, state: State, action: jax.Array) -> State:
         own = ("rng", "final_obs", "episode_return", "episode_length", "done_return", "done_length")
         inner = state._replace(info={k: v for k, v in state.info.items() if k not in own})
         stepped = self._step_all(inner, action)
@@ -173,7 +181,4 @@ class BatchedEnv:
             )
             return _select(done, fresh, state)
 
-        any_done = jnp.any(done)
-        if self.shared_axis is not None:
-            any_done = jax.lax.psum(any_done.astype(jnp.int32), self.shared_axis) > 0
-        return jax.lax.cond(any_done, reset_ended, lambda s: s, stepped)
+        return jax.lax.cond(jnp.any(done), reset_ended, lambda s: s, stepped)

@@ -51,10 +51,6 @@ class Transition(NamedTuple):
     episode_return: jax.Array  # return of an episode that ended at this step, else 0
 
 
-# The name of the vmap over seeds that run_iterations must run under (see BatchedEnv).
-SEED_AXIS = "seeds"
-
-
 class Loop(NamedTuple):
     """The pure functions of training for one environment and learner."""
 
@@ -99,7 +95,7 @@ def minibatch_indices(key: jax.Array, config: TrainConfig) -> jax.Array:
 def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loop:
     """Build the loop's functions; ``config``'s static fields fix shapes, its leaves are read
     from the config passed at call time."""
-    train_env = BatchedEnv(env, config.num_envs, shared_axis=SEED_AXIS)
+    train_env = BatchedEnv(env, config.num_envs)
     reset_all, step_all = vmap_envs(env.reset), vmap_envs(env.step)  # evaluation's environments
 
     def init(key: jax.Array, config: TrainConfig) -> TrainState:

@@ -25,7 +25,7 @@ import numpy as np
 import envs
 from jaxrl import checkpoint, learners, parallel, runlog
 from jaxrl.config import ConfigError, TrainConfig, from_dict, to_dict, validate
-from jaxrl.loop import SEED_AXIS, Loop, TrainState, make_loop, observe
+from jaxrl.loop import Loop, TrainState, make_loop, observe
 
 LOSS_KEYS_EXCLUDED = ("episodes", "episode_return_sum")
 
@@ -60,7 +60,7 @@ def footprint_bytes(compiled: jax.stages.Compiled) -> int | None:
 
 def _compiled_chunk(loop: Loop, config: TrainConfig, mesh, state: Any, members: TrainConfig):
     """The compiled, seed-vmapped ``run_iterations`` for ``state`` (arrays or their shapes)."""
-    run_iterations = jax.vmap(loop.run_iterations, in_axes=(0, 0, None), axis_name=SEED_AXIS)
+    run_iterations = jax.vmap(loop.run_iterations, in_axes=(0, 0, None))
     shardings = parallel.state_shardings(state, mesh, config.num_envs)
     sums = jax.eval_shape(run_iterations, state, members, 0)[1]
     out_shardings = (shardings, jax.tree.map(lambda _: parallel.replicated(mesh), sums))

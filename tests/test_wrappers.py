@@ -1,5 +1,6 @@
 import chex
 import jax
+import jax.extend.core as jax_core
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -74,20 +75,33 @@ def test_unknown_name_lists_closest_valid_names():
         envs.make("brax/half_cheetah")
 
 
+def _primitives(jaxpr: jax_core.Jaxpr) -> set[str]:
+    """Every primitive in ``jaxpr`` and the jaxprs nested in its equations (branches, bodies)."""
+    names = {str(eqn.primitive) for eqn in jaxpr.eqns}
+    for inner in jax_core.subjaxprs(jaxpr):
+        names |= _primitives(inner)
+    return names
+
+
 def test_auto_reset_stays_a_branch_under_the_seed_vmap():
     # vmap turns a cond on a batched predicate into a select that resets every environment at
     # every step (200 physics steps each for a DM Control cheetah: training ran 200x slower).
-    from jaxrl.loop import SEED_AXIS
+    env = envs.BatchedEnv(envs.make("toy/pointmass", episode_length=2), 3)
+    state = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 2))
+    actions = jnp.zeros((2, 3, env.action_size))
 
-    def primitives(env):
-        state = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 2))
-        actions = jnp.zeros((2, 3, env.action_size))
-        jaxpr = jax.make_jaxpr(jax.vmap(env.step, axis_name=SEED_AXIS))(state, actions)
-        return {str(e.primitive) for e in jaxpr.jaxpr.eqns}
+    def primitives(step):
+        return _primitives(jax.make_jaxpr(jax.vmap(step))(state, actions).jaxpr)
 
-    shared = envs.BatchedEnv(envs.make("toy/pointmass"), 3, shared_axis=SEED_AXIS)
-    assert "cond" in primitives(shared)
-    assert "cond" not in primitives(envs.BatchedEnv(envs.make("toy/pointmass"), 3))
+    assert "cond" in primitives(env.step)
+    nested = env._step_and_reset_ended  # what folding the seeds avoids
+    assert "cond" not in primitives(nested)
+    folded_states, nested_states = [state], [state]
+    for _ in range(3):  # episodes end at the second step
+        folded_states.append(jax.jit(jax.vmap(env.step))(folded_states[-1], actions))
+        nested_states.append(jax.jit(jax.vmap(nested))(nested_states[-1], actions))
+    chex.assert_trees_all_equal(folded_states, nested_states)
+    assert float(folded_states[2].info["done_length"].max()) == 2.0
 
 
 def test_vmap_envs_under_a_seeds_vmap_equals_the_nested_vmap():

@@ -133,7 +133,7 @@ class BatchedEnv:
         self.action_size = env.action_size
         self.episode_length = env.episode_length
         self._reset_all = vmap_envs(env.reset)
-        self._step_all = vmap_envs(env.step)
+        self._step_all = jax.vmap(env.step)  # step itself folds an outer vmap
         self.step = fold_outer_vmap(self._step_and_reset_ended)
 
     def _fresh(self, keys: jax.Array) -> State:

@@ -7,8 +7,8 @@ alternation (ours, Brax, ours, Brax, ...; ``--repeats`` each), every run in a fr
 subprocess, and reports per trainer: training steps per second (median over runs of the median
 speed of the second half of the epochs, so compilation is excluded for both),
 compile time, peak memory (the process's peak resident memory on CPU, the device's peak bytes in
-use on an accelerator), final evaluation return; then the ratios ours / Brax, and both speeds as
-a fraction of the bare environment's (a jitted scan of our batched, auto-resetting environment
+use on an accelerator), final evaluation return (both evaluate the deterministic mean action);
+then the ratios ours / Brax, and both speeds as a fraction of the bare environment's (a jitted scan of our batched, auto-resetting environment
 under a zero policy at the same count). Settings are the preset's (``--preset cpu`` by default)
 mapped onto Brax's arguments as the README describes, and our minibatches are whole segments
 as Brax's are (``minibatch_unit="segment"``); ``--networks default`` uses Playground's
@@ -128,6 +128,7 @@ def run_brax(args: dict[str, Any]) -> dict[str, Any]:
         clipping_epsilon=learner.clip_eps,
         normalize_observations=config.normalize_obs,
         num_eval_envs=config.eval_envs,
+        deterministic_eval=True,  # as ours evaluates: the mean action (Brax's default samples)
         seed=config.seed,
         network_factory=functools.partial(
             ppo_networks.make_ppo_networks,

@@ -76,11 +76,22 @@ def fold_outer_vmap(batched_fn: Callable[..., Any]) -> Callable[..., Any]:
     devices stays contiguous on each device. Unbatched arguments are broadcast over the seeds.
     Like every ``custom_vmap``, the result is not reverse-differentiable; the loop never
     differentiates an environment.
+
+    ``custom_vmap`` traces ``batched_fn`` once for its unbatched form and again, folded, when
+    vmapped. With an outer axis of size 1 (one seed) both see the same shapes, so one ``jit``
+    serves both from a single trace (seconds of every compilation on a physics step), provided
+    both run under the same abstract-mesh context: JAX's vmap rule names the empty mesh
+    explicitly, so every call here names the current one.
     """
+    jitted = jax.jit(batched_fn)
+
+    def traced_once(*args):
+        with jax.sharding.use_abstract_mesh(jax.sharding.get_abstract_mesh()):
+            return jitted(*args)
 
     @custom_batching.custom_vmap
     def folded(*args):
-        return batched_fn(*args)
+        return traced_once(*args)
 
     @folded.def_vmap
     def fold_outer_axis(axis_size: int, in_batched: list[Any], *args):

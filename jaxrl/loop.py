@@ -141,7 +141,12 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
 
         keys = jax.random.split(key, config.num_unrolls * config.unroll_length)
         keys = keys.reshape(config.num_unrolls, config.unroll_length, *keys.shape[1:])
-        shapes = jax.eval_shape(step, env_state, keys[0, 0])[1]
+        # The buffer's shapes, read without tracing the environment step a second time: the
+        # carried state has the observation's, reward's and flags'; the learner gives the action's.
+        action, extras = jax.eval_shape(learner.act, params, env_state.obs, keys[0, 0], config.learner)
+        reward, final_return = env_state.reward, env_state.info["done_return"]
+        obs, terminated, truncated = env_state.obs, env_state.terminated, env_state.truncated
+        shapes = Transition(obs, obs, action, reward, terminated, truncated, extras, final_return)
         buffer = jax.tree.map(
             lambda s: jnp.zeros((config.unroll_length, config.num_unrolls, *s.shape), s.dtype), shapes
         )
@@ -218,6 +223,10 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         }
         new_state = TrainState(params, opt_state, aux, stats, env_state, key, state.iteration + 1)
         return new_state, metrics
+
+    # Through one jit, run_iterations' reading of the metrics' shapes and its loop body share a
+    # single trace of the iteration (tracing the physics is seconds of every compilation).
+    iteration = jax.jit(iteration)
 
     def run_iterations(state: TrainState, config: TrainConfig, num_iterations: jax.Array):
         """``num_iterations`` iterations; returns the state and the metrics summed over them."""

@@ -62,8 +62,7 @@ def _compiled_chunk(loop: Loop, config: TrainConfig, mesh, state: Any, members: 
     """The compiled, seed-vmapped ``run_iterations`` for ``state`` (arrays or their shapes)."""
     run_iterations = jax.vmap(loop.run_iterations, in_axes=(0, 0, None))
     shardings = parallel.state_shardings(state, mesh, config.num_envs)
-    sums = jax.eval_shape(run_iterations, state, members, 0)[1]
-    out_shardings = (shardings, jax.tree.map(lambda _: parallel.replicated(mesh), sums))
+    out_shardings = (shardings, parallel.replicated(mesh))  # every metric's sum replicated
     run = jax.jit(run_iterations, donate_argnums=0, out_shardings=out_shardings)
     return run.lower(state, members, jnp.int32(0)).compile()
 

@@ -116,3 +116,22 @@ def test_vmap_envs_under_a_seeds_vmap_equals_the_nested_vmap():
     shared = jax.jit(jax.vmap(jax.vmap(env.step), in_axes=(0, None)))(nested, actions[0])
     folded = jax.jit(jax.vmap(vmap_envs(env.step), in_axes=(0, None)))(nested, actions[0])
     chex.assert_trees_all_equal(folded, shared)
+
+
+@pytest.mark.parametrize("num_seeds, traces", [(1, 1), (2, 2)])
+def test_compiling_training_traces_the_environment_step_once_per_shape(monkeypatch, num_seeds, traces):
+    # Tracing a MuJoCo step takes seconds, so one compilation of the training chunk traces it
+    # once; several seeds add the folded [envs * seeds] shape, and nothing else adds a trace.
+    import jaxrl
+    from envs.toy import PointMass
+    from jaxrl.training import memory_footprint
+
+    calls = []
+    step = PointMass.step
+    monkeypatch.setattr(PointMass, "step", lambda self, *args: (calls.append(1), step(self, *args))[1])
+    config = jaxrl.make_config(
+        "ppo", env="toy/pointmass", num_envs=4, num_unrolls=2, unroll_length=3, num_minibatches=2,
+        update_epochs=1, num_seeds=num_seeds,
+    )  # fmt: skip
+    memory_footprint(config)
+    assert len(calls) == traces

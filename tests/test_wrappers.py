@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import envs
-from envs.toy import GOALS
+import jaxrl
+from envs.toy import GOALS, PointMass
 from envs.wrappers import vmap_envs
+from jaxrl.training import memory_footprint
 
 
 def run(env_name, steps, num_envs=3, action=0.5, **overrides):
@@ -122,10 +124,6 @@ def test_vmap_envs_under_a_seeds_vmap_equals_the_nested_vmap():
 def test_compiling_training_traces_the_environment_step_once_per_shape(monkeypatch, num_seeds, traces):
     # Tracing a MuJoCo step takes seconds, so one compilation of the training chunk traces it
     # once; several seeds add the folded [envs * seeds] shape, and nothing else adds a trace.
-    import jaxrl
-    from envs.toy import PointMass
-    from jaxrl.training import memory_footprint
-
     calls = []
     step = PointMass.step
     monkeypatch.setattr(PointMass, "step", lambda self, *args: (calls.append(1), step(self, *args))[1])

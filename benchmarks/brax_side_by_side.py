@@ -9,9 +9,9 @@ speed of the second half of the epochs, so compilation is excluded for both),
 compile time, peak memory (the process's peak resident memory on CPU, the device's peak bytes in
 use on an accelerator), final evaluation return (both evaluate the deterministic mean action);
 then the ratios ours / Brax, and both speeds as a fraction of the bare environment's (a jitted
-scan of our batched, auto-resetting environment under a zero policy at the same count). Settings are the preset's (``--preset cpu`` by default)
-mapped onto Brax's arguments as the README describes, and our minibatches are whole segments
-as Brax's are (``minibatch_unit="segment"``); ``--networks default`` uses Playground's
+scan of our batched, auto-resetting environment under a zero policy at the same count).
+Settings are the preset's (``--preset cpu`` by default) mapped onto Brax's arguments as the
+README describes, and our minibatches are whole segments as Brax's are (``minibatch_unit="segment"``); ``--networks default`` uses Playground's
 network sizes (policy 4x32, value 5x256), ``small`` the preset's.
 
 Brax's trainer calls ``jax.device_put_replicated``, which current JAX removed; :func:`shim`

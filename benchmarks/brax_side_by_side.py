@@ -11,8 +11,9 @@ use on an accelerator), final evaluation return (both evaluate the deterministic
 then the ratios ours / Brax, and both speeds as a fraction of the bare environment's (a jitted
 scan of our batched, auto-resetting environment under a zero policy at the same count).
 Settings are the preset's (``--preset cpu`` by default) mapped onto Brax's arguments as the
-README describes, and our minibatches are whole segments as Brax's are (``minibatch_unit="segment"``); ``--networks default`` uses Playground's
-network sizes (policy 4x32, value 5x256), ``small`` the preset's.
+README describes, and our minibatches are whole segments as Brax's are
+(``minibatch_unit="segment"``); ``--networks default`` uses Playground's network sizes (policy
+4x32, value 5x256), ``small`` the preset's.
 
 Brax's trainer calls ``jax.device_put_replicated``, which current JAX removed; :func:`shim`
 restores it as a stack of copies laid out by an identity ``pmap`` over the given devices, which

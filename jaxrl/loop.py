@@ -23,7 +23,7 @@ import optax
 from envs import BatchedEnv, EpisodeWrapper
 from envs.wrappers import vmap_envs
 from jaxrl import normalize
-from jaxrl.advantages import gae
+from jaxrl.advantages import gae, next_values
 from jaxrl.config import TrainConfig
 from jaxrl.learners.base import Batch, Learner
 
@@ -58,6 +58,11 @@ class Loop(NamedTuple):
     iteration: Any
     run_iterations: Any
     evaluate: Any
+    # An iteration's phases, for profiling and notebooks: ``iteration`` is rollout, the
+    # observation statistics' update, then update (which calls advantages).
+    rollout: Any
+    advantages: Any
+    update: Any
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -156,17 +161,27 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         trajectories = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), buffer)
         return env_state, trajectories
 
+    # Truncations of one environment are a whole episode apart: with episodes at least one
+    # segment long, a segment holds at most one, and the next observations' values come from the
+    # observations' own (one value pass over the batch, not two).
+    one_cut_per_segment = math.ceil(env.episode_length / env.action_repeat) >= config.unroll_length
+
     def advantages(params, stats, trajectories: Transition, config: TrainConfig):
+        def value_of(obs):
+            return learner.value(params, observe(config, stats, obs), config.learner)
+
         def values_of(obs):  # one time step at a time bounds the activations' memory
-            return jax.lax.map(
-                lambda o: learner.value(params, observe(config, stats, o), config.learner), obs
-            )
+            return jax.lax.map(value_of, obs)
 
         values = values_of(trajectories.obs)
+        if one_cut_per_segment:
+            following = next_values(values, trajectories.next_obs, trajectories.truncated, value_of)
+        else:
+            following = values_of(trajectories.next_obs)
         advantage, target = gae(
             trajectories.reward * config.reward_scaling,
             values,
-            values_of(trajectories.next_obs),
+            following,
             trajectories.terminated,
             trajectories.truncated,
             config.gamma,
@@ -174,14 +189,11 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         )
         return advantage, target, values
 
-    def iteration(state: TrainState, config: TrainConfig) -> tuple[TrainState, dict[str, jax.Array]]:
-        key, rollout_key, update_key, phase_key = jax.random.split(state.key, 4)
-        env_state, trajectories = rollout(state.params, state.obs_stats, state.env_state, rollout_key, config)
-        stats = (
-            normalize.update(state.obs_stats, trajectories.obs) if config.normalize_obs else state.obs_stats
-        )
+    def update(params, opt_state, stats, trajectories: Transition, key, config: TrainConfig):
+        """``update_epochs`` x ``num_minibatches`` optimiser steps on one rollout; returns the
+        parameters, the optimiser state and the per-step metrics [epochs, minibatches]."""
         optimizer = make_optimizer(config)
-        fixed = None if config.advantages_per_epoch else advantages(state.params, stats, trajectories, config)
+        fixed = None if config.advantages_per_epoch else advantages(params, stats, trajectories, config)
 
         def epoch(carry, key):
             params, opt_state = carry
@@ -210,8 +222,19 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
             indices = minibatch_indices(permute_key, config)
             return jax.lax.scan(sgd_step, (params, opt_state), (indices, loss_keys))
 
-        epoch_keys = jax.random.split(update_key, config.update_epochs)
-        (params, opt_state), metrics = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys)
+        epoch_keys = jax.random.split(key, config.update_epochs)
+        (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), epoch_keys)
+        return params, opt_state, metrics
+
+    def iteration(state: TrainState, config: TrainConfig) -> tuple[TrainState, dict[str, jax.Array]]:
+        key, rollout_key, update_key, phase_key = jax.random.split(state.key, 4)
+        env_state, trajectories = rollout(state.params, state.obs_stats, state.env_state, rollout_key, config)
+        stats = (
+            normalize.update(state.obs_stats, trajectories.obs) if config.normalize_obs else state.obs_stats
+        )
+        params, opt_state, metrics = update(
+            state.params, state.opt_state, stats, trajectories, update_key, config
+        )
         aux = state.aux
         if learner.between_iterations is not None:
             params, aux = learner.between_iterations(params, aux, trajectories, phase_key, config.learner)
@@ -264,4 +287,4 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         (_, total, length, _), _ = jax.lax.scan(step, carry, jax.random.split(act_key, steps))
         return total, length
 
-    return Loop(init, iteration, run_iterations, evaluate)
+    return Loop(init, iteration, run_iterations, evaluate, rollout, advantages, update)

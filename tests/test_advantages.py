@@ -1,6 +1,11 @@
+import jax
 import numpy as np
+import pytest
 
+import jaxrl
+from jaxrl import normalize
 from jaxrl.advantages import gae
+from jaxrl.training import build
 
 
 def reference_gae(rewards, values, next_values, terminated, truncated, gamma, lam):
@@ -42,3 +47,40 @@ def test_truncation_bootstraps_and_termination_does_not():
     terminated_adv, _ = gae(zero, zero, 5 * one, one, zero, 0.9, 0.95)
     np.testing.assert_allclose(truncated_adv, 4.5)
     np.testing.assert_allclose(terminated_adv, 0.0)
+
+
+@pytest.mark.parametrize("episode_length", [11, 3])  # one cut per 8-step segment; several
+def test_loop_advantages_equal_those_from_the_value_of_every_true_next_observation(episode_length):
+    config = jaxrl.make_config(
+        "ppo",
+        env="toy/pointmass",
+        episode_length=episode_length,
+        num_envs=4,
+        unroll_length=8,
+        num_unrolls=3,
+        num_minibatches=2,
+    )
+    _, learner, loop = build(config)
+    state = loop.init(jax.random.PRNGKey(0), config)
+    _, trajectories = jax.jit(loop.rollout)(
+        state.params, state.obs_stats, state.env_state, jax.random.PRNGKey(1), config
+    )
+    stats = normalize.update(state.obs_stats, trajectories.obs)
+    # Episodes cut off inside segments, not only at their last step.
+    assert np.asarray(trajectories.truncated[:-1]).any()
+
+    def value_of(obs):
+        return learner.value(state.params, normalize.normalize(stats, obs), config.learner)
+
+    expected = gae(
+        trajectories.reward * config.reward_scaling,
+        value_of(trajectories.obs),
+        value_of(trajectories.next_obs),
+        trajectories.terminated,
+        trajectories.truncated,
+        config.gamma,
+        config.gae_lambda,
+    )
+    advantage, target, _ = jax.jit(loop.advantages)(state.params, stats, trajectories, config)
+    np.testing.assert_allclose(advantage, expected[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(target, expected[1], rtol=1e-5, atol=1e-5)

@@ -1,0 +1,131 @@
+"""Where one training iteration's time goes: our PPO's phases timed one by one.
+
+    python -m benchmarks.profile_phases --env CartpoleBalance --num-envs 256 --networks default
+
+Builds the side by side's config (:func:`benchmarks.brax_side_by_side.config_for`: the preset,
+segment minibatches, the chosen network sizes) and times, each compiled on its own and run
+``--repeats`` times after one warm-up call: the rollout (acting and environment steps), the
+observation statistics' update, the advantages (the value network over the batch's
+observations, then GAE), the whole update (those advantages plus
+``update_epochs`` x ``num_minibatches`` optimiser steps; its SGD share is the difference) and the
+whole jitted iteration. Medians in seconds and as shares of the iteration, printed as a
+markdown table. One seed, not vmapped, so the figures are of the loop's own mathematics; the
+trainer's seeds vmap and device layout are not part of it. It measures time only; nothing
+here counts FLOPs (XLA's cost analysis counts a loop's body once, whatever its trip count).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.brax_side_by_side import NETWORKS, config_for
+from benchmarks.provenance import provenance
+from experiments.cli import OneLineParser
+
+
+def median_seconds(fn, args: tuple, repeats: int) -> float:
+    """Median wall time of ``fn(*args)`` to its results on the host, after one warm-up call."""
+    import jax
+
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def profile(point: dict[str, Any], repeats: int) -> dict[str, float]:
+    """Median seconds of each phase of one iteration, and of the whole iteration."""
+    import jax
+
+    from jaxrl import normalize
+    from jaxrl.training import build
+
+    config = config_for(point)
+    _, _, loop = build(config)
+    state = jax.jit(loop.init)(jax.random.PRNGKey(config.seed), config)
+    rollout_key, update_key = jax.random.split(jax.random.PRNGKey(1))
+    rollout = jax.jit(loop.rollout)
+    _, trajectories = rollout(state.params, state.obs_stats, state.env_state, rollout_key, config)
+    stats = normalize.update(state.obs_stats, trajectories.obs)
+    phases = {
+        "rollout": (rollout, (state.params, state.obs_stats, state.env_state, rollout_key, config)),
+        "observation statistics": (jax.jit(normalize.update), (state.obs_stats, trajectories.obs)),
+        "advantages": (jax.jit(loop.advantages), (state.params, stats, trajectories, config)),
+        "update (advantages + SGD)": (
+            jax.jit(loop.update),
+            (state.params, state.opt_state, stats, trajectories, update_key, config),
+        ),
+        "whole iteration": (loop.iteration, (state, config)),
+    }
+    return {name: median_seconds(fn, args, repeats) for name, (fn, args) in phases.items()}
+
+
+def table(seconds: dict[str, float], steps: int) -> list[str]:
+    whole = seconds["whole iteration"]
+    rows = {**seconds}
+    rows["SGD (update - advantages)"] = seconds["update (advantages + SGD)"] - seconds["advantages"]
+    lines = ["| phase | seconds (median) | share of the iteration |", "|---|---:|---:|"]
+    for name in ("rollout", "observation statistics", "advantages", "SGD (update - advantages)"):
+        lines.append(f"| {name} | {rows[name]:.3f} | {rows[name] / whole:.1%} |")
+    phases = sum(rows[n] for n in ("rollout", "observation statistics", "update (advantages + SGD)"))
+    lines.append(f"| sum of the phases | {phases:.3f} | {phases / whole:.1%} |")
+    lines.append(f"| whole iteration | {whole:.3f} | 100% ({steps / whole:,.0f} steps/s) |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="CartpoleBalance")
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--num-envs", type=int, default=256)
+    parser.add_argument("--networks", default="default", choices=list(NETWORKS))
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per phase (median)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
+    args = parser.parse_args(argv)
+    if args.repeats < 3:
+        parser.error(f"--repeats {args.repeats}: expected at least 3")
+    import jaxrl
+
+    point = {
+        "env": args.env,
+        "preset": args.preset,
+        "num_envs": args.num_envs,
+        "networks": args.networks,
+        "epochs": 1,
+        "iterations": 1,
+        "eval_envs": 1,
+    }
+    try:
+        config = config_for(point)
+    except jaxrl.ConfigError as error:
+        parser.error(str(error))
+    launch = provenance("benchmarks.profile_phases", argv)
+    print(f"{point}", file=sys.stderr, flush=True)
+    lines = [
+        f"{args.env}, {args.num_envs} environments, {args.networks} networks, preset {args.preset}"
+        f" ({config.steps_per_iteration:,} steps per iteration):",
+        "",
+        *table(profile(point, args.repeats), config.steps_per_iteration),
+        "",
+        f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}.",
+        f"Command: `{launch['command']}`",
+        "",
+    ]
+    print("\n".join(lines))
+    if args.out is not None:
+        from jaxrl.runlog import atomic_write
+
+        atomic_write(
+            args.out, lambda p: p.write_text("# Where an iteration's time goes\n\n" + "\n".join(lines))
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -64,12 +64,14 @@ def profile(point: dict[str, Any], repeats: int) -> dict[str, float]:
         ),
         "whole iteration": (loop.iteration, (state, config)),
     }
+    if not config.normalize_obs:  # the iteration skips it
+        del phases["observation statistics"]
     return {name: median_seconds(fn, args, repeats) for name, (fn, args) in phases.items()}
 
 
 def table(seconds: dict[str, float], steps: int) -> list[str]:
     whole = seconds["whole iteration"]
-    rows = {**seconds}
+    rows = {"observation statistics": 0.0, **seconds}
     rows["SGD (update - advantages)"] = seconds["update (advantages + SGD)"] - seconds["advantages"]
     lines = ["| phase | seconds (median) | share of the iteration |", "|---|---:|---:|"]
     for name in ("rollout", "observation statistics", "advantages", "SGD (update - advantages)"):

@@ -175,13 +175,13 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
 
         values = values_of(trajectories.obs)
         if one_cut_per_segment:
-            following = next_values(values, trajectories.next_obs, trajectories.truncated, value_of)
+            next_obs_values = next_values(values, trajectories.next_obs, trajectories.truncated, value_of)
         else:
-            following = values_of(trajectories.next_obs)
+            next_obs_values = values_of(trajectories.next_obs)
         advantage, target = gae(
             trajectories.reward * config.reward_scaling,
             values,
-            following,
+            next_obs_values,
             trajectories.terminated,
             trajectories.truncated,
             config.gamma,

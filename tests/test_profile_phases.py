@@ -1,4 +1,4 @@
-"""benchmarks/profile_phases.py on a toy task: every phase is timed and the table adds up."""
+"""benchmarks/profile_phases.py on a toy task: every phase is timed and tabled."""
 
 from benchmarks import profile_phases
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.provenance import provenance
+from benchmarks.provenance import provenance, report
 from experiments.cli import OneLineParser
 
 NETWORKS = {"default": ((32,) * 4, (256,) * 5), "small": None}  # small: the preset's sizes
@@ -286,15 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         "|---:|---|---:|---:|---:|",
     ]
     lines += ratios
-    lines += ["", f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}."]
-    lines += [f"Command: `{launch['command']}`", ""]
-    print("\n".join(lines))
-    if args.out is not None:
-        from jaxrl.runlog import atomic_write
-
-        atomic_write(
-            args.out, lambda p: p.write_text("# Our PPO and Brax's PPO, side by side\n\n" + "\n".join(lines))
-        )
+    report([*lines, ""], launch, "Our PPO and Brax's PPO, side by side", args.out)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.brax_side_by_side import NETWORKS, config_for
-from benchmarks.provenance import provenance
+from benchmarks.provenance import provenance, report
 from experiments.cli import OneLineParser
 
 
@@ -116,17 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *table(profile(point, args.repeats), config.steps_per_iteration),
         "",
-        f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}.",
-        f"Command: `{launch['command']}`",
-        "",
     ]
-    print("\n".join(lines))
-    if args.out is not None:
-        from jaxrl.runlog import atomic_write
-
-        atomic_write(
-            args.out, lambda p: p.write_text("# Where an iteration's time goes\n\n" + "\n".join(lines))
-        )
+    report(lines, launch, "Where an iteration's time goes", args.out)
 
 
 if __name__ == "__main__":

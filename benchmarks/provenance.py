@@ -1,7 +1,8 @@
 """What every benchmark records next to its figures: the machine, the commit and the command.
 
-Taken once at launch (the code that runs is the code imported then). Also the ``KEY=VALUE``
-parser the benchmark scripts share for their ``--set`` style flags. Nothing here measures.
+Taken once at launch (the code that runs is the code imported then); :func:`report` prints and
+writes a table with them under it. Also the ``KEY=VALUE`` parser the benchmark scripts share for
+their ``--set`` style flags. Nothing here measures.
 """
 
 from __future__ import annotations
@@ -70,3 +71,19 @@ def provenance(module: str, argv: list[str] | None) -> dict[str, str]:
         "command": f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv),
         "started": time.strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def report(lines: list[str], launch: dict[str, Any], title: str, out: Path | None) -> None:
+    """Print a benchmark's markdown ``lines`` with the launch's machine, commit and command under
+    them, and write the same under ``# title`` to ``out`` (atomically) when given."""
+    lines = [
+        *lines,
+        f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}.",
+        f"Command: `{launch['command']}`",
+        "",
+    ]
+    print("\n".join(lines))
+    if out is not None:
+        from jaxrl.runlog import atomic_write
+
+        atomic_write(out, lambda p: p.write_text(f"# {title}\n\n" + "\n".join(lines)))

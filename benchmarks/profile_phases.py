@@ -20,11 +20,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from benchmarks.brax_side_by_side import NETWORKS, config_for
 from benchmarks.provenance import provenance, report
 from experiments.cli import OneLineParser
+
+if TYPE_CHECKING:
+    from jaxrl.config import TrainConfig
 
 
 def median_seconds(fn, args: tuple, repeats: int) -> float:
@@ -40,23 +43,23 @@ def median_seconds(fn, args: tuple, repeats: int) -> float:
     return statistics.median(times)
 
 
-def profile(point: dict[str, Any], repeats: int) -> dict[str, float]:
+def profile(config: TrainConfig, repeats: int) -> dict[str, float]:
     """Median seconds of each phase of one iteration, and of the whole iteration."""
     import jax
 
     from jaxrl import normalize
     from jaxrl.training import build
 
-    config = config_for(point)
     _, _, loop = build(config)
     state = jax.jit(loop.init)(jax.random.PRNGKey(config.seed), config)
     rollout_key, update_key = jax.random.split(jax.random.PRNGKey(1))
     rollout = jax.jit(loop.rollout)
     _, trajectories = rollout(state.params, state.obs_stats, state.env_state, rollout_key, config)
     stats = normalize.update(state.obs_stats, trajectories.obs)
-    phases = {
-        "rollout": (rollout, (state.params, state.obs_stats, state.env_state, rollout_key, config)),
-        "observation statistics": (jax.jit(normalize.update), (state.obs_stats, trajectories.obs)),
+    phases = {"rollout": (rollout, (state.params, state.obs_stats, state.env_state, rollout_key, config))}
+    if config.normalize_obs:  # the iteration skips it otherwise
+        phases["observation statistics"] = (jax.jit(normalize.update), (state.obs_stats, trajectories.obs))
+    phases |= {
         "advantages": (jax.jit(loop.advantages), (state.params, stats, trajectories, config)),
         "update (advantages + SGD)": (
             jax.jit(loop.update),
@@ -64,8 +67,6 @@ def profile(point: dict[str, Any], repeats: int) -> dict[str, float]:
         ),
         "whole iteration": (loop.iteration, (state, config)),
     }
-    if not config.normalize_obs:  # the iteration skips it
-        del phases["observation statistics"]
     return {name: median_seconds(fn, args, repeats) for name, (fn, args) in phases.items()}
 
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.env}, {args.num_envs} environments, {args.networks} networks, preset {args.preset}"
         f" ({config.steps_per_iteration:,} steps per iteration):",
         "",
-        *table(profile(point, args.repeats), config.steps_per_iteration),
+        *table(profile(config, args.repeats), config.steps_per_iteration),
         "",
     ]
     report(lines, launch, "Where an iteration's time goes", args.out)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.provenance import provenance, report
+from benchmarks.train_speed import peak_memory_bytes
 from experiments.cli import OneLineParser
 
 NETWORKS = {"default": ((32,) * 4, (256,) * 5), "small": None}  # small: the preset's sizes
@@ -53,15 +53,6 @@ def shim() -> None:
         return jax.pmap(lambda x: x, devices=devices)(stacked)
 
     jax.device_put_replicated = device_put_replicated
-
-
-def peak_memory_bytes() -> int:
-    from benchmarks.train_speed import device_peak_bytes
-
-    peak = device_peak_bytes()
-    if peak is not None:
-        return int(peak)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def config_for(args: dict[str, Any]):

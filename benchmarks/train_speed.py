@@ -7,8 +7,9 @@
 Each point trains for ``--iterations`` iterations split into ``--chunks`` timed chunks
 (compilation excluded, timed after the chunk's results reach the host) and reports the median
 chunk speed, the memory XLA reports for the compiled training program (arguments + outputs +
-temporaries - donated buffers) and, on an accelerator, the process's measured peak device
-memory so far (points run in the order given: in an ascending sweep, each point's own peak).
+temporaries - donated buffers) and the process's measured peak memory so far: the device's on
+an accelerator, the resident set on CPU (points run in the order given: in an ascending sweep,
+each point's own peak).
 ``--scale-envs`` co-scales the minibatches with the environments (the 1M-environment recipe);
 above ``--time-up-to`` environments a point is only compiled against shapes and sized, nothing
 allocated, which finds the memory limit without training. Learners with a sampling chain (FPO,
@@ -20,6 +21,7 @@ by side. Everything else is the preset's and each learner's default.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -65,12 +67,16 @@ def point_config(algo: str, chain_steps: int | None, num_envs: int, args: argpar
     return probe.replace(total_steps=args.iterations * probe.steps_per_iteration, num_evals=args.chunks)
 
 
-def device_peak_bytes() -> int | None:
-    """The process's peak device memory so far, where the backend counts it (GPU, TPU)."""
+def peak_memory_bytes() -> int:
+    """The process's measured peak memory so far: the device's where the backend counts it (GPU,
+    TPU), else the process's peak resident set (CPU, where the arrays live in host memory; this
+    includes the runtime and the compiled programs, some hundreds of MiB)."""
     import jax
 
-    stats = jax.devices()[0].memory_stats() or {}
-    return stats.get("peak_bytes_in_use")
+    peak = (jax.devices()[0].memory_stats() or {}).get("peak_bytes_in_use")
+    if peak is not None:
+        return int(peak)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bool) -> dict[str, Any]:
@@ -92,7 +98,7 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
             "sps": None,
             "chunks": [],
             "memory_bytes": memory,
-            "device_peak_bytes": None,
+            "peak_bytes": None,
             "compile_seconds": time.perf_counter() - started,
         }
     try:
@@ -104,7 +110,7 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
             "sps": None,
             "chunks": [],
             "memory_bytes": None,
-            "device_peak_bytes": None,
+            "peak_bytes": None,
             "compile_seconds": float("nan"),
             "diverged": True,
         }
@@ -114,7 +120,7 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
         "sps": statistics.median(speeds),
         "chunks": speeds,
         "memory_bytes": result.metrics[0]["memory_bytes"],
-        "device_peak_bytes": device_peak_bytes(),
+        "peak_bytes": peak_memory_bytes(),
         "compile_seconds": result.metrics[0]["compile_seconds"],
     }
 
@@ -122,7 +128,7 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
 def table(rows: list[dict[str, Any]], env: str) -> list[str]:
     lines = [
         "| env | algo | K | num_envs | minibatches | median steps/s | x first | memory (MiB) | x first |"
-        " device peak so far (MiB) | chunks (steps/s) | compile s |",
+        " measured peak so far (MiB) | chunks (steps/s) | compile s |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
@@ -133,7 +139,7 @@ def table(rows: list[dict[str, Any]], env: str) -> list[str]:
         timed = row["sps"] is not None
         sps = f"{row['sps']:,.0f}" if timed else "diverged" if row.get("diverged") else "(memory only)"
         sps_ratio = f"{row['sps'] / base['sps']:.2f}" if timed and base["sps"] else "-"
-        peak = row.get("device_peak_bytes")
+        peak = row.get("peak_bytes")
         peak_mib = "-" if peak is None else f"{peak / 2**20:,.1f}"
         lines.append(
             f"| {env} | {row['algo']} | {row['chain_steps'] or '-'} | {row['num_envs']} |"

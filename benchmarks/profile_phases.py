@@ -10,8 +10,10 @@ observations, then GAE), the whole update (those advantages plus
 ``update_epochs`` x ``num_minibatches`` optimiser steps; its SGD share is the difference) and the
 whole jitted iteration. Medians in seconds and as shares of the iteration, printed as a
 markdown table. One seed, not vmapped, so the figures are of the loop's own mathematics; the
-trainer's seeds vmap and device layout are not part of it. It measures time only; nothing
-here counts FLOPs (XLA's cost analysis counts a loop's body once, whatever its trip count).
+trainer's seeds vmap and device layout are not part of it. Under the table, the gradient steps'
+arithmetic against this machine's ceiling: their dense layers' FLOPs counted from the network
+widths (XLA's cost analysis counts a loop's body once, whatever its trip count), the rate the
+SGD phase reaches, and the rate of one XLA matmul of the minibatch through the widest layer.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,7 @@ from experiments.cli import OneLineParser
 
 if TYPE_CHECKING:
     from jaxrl.config import TrainConfig
+    from jaxrl.loop import Loop
 
 
 def median_seconds(fn, args: tuple, repeats: int) -> float:
@@ -43,14 +47,12 @@ def median_seconds(fn, args: tuple, repeats: int) -> float:
     return statistics.median(times)
 
 
-def profile(config: TrainConfig, repeats: int) -> dict[str, float]:
+def profile(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
     """Median seconds of each phase of one iteration, and of the whole iteration."""
     import jax
 
     from jaxrl import normalize
-    from jaxrl.training import build
 
-    _, _, loop = build(config)
     state = jax.jit(loop.init)(jax.random.PRNGKey(config.seed), config)
     rollout_key, update_key = jax.random.split(jax.random.PRNGKey(1))
     rollout = jax.jit(loop.rollout)
@@ -70,10 +72,15 @@ def profile(config: TrainConfig, repeats: int) -> dict[str, float]:
     return {name: median_seconds(fn, args, repeats) for name, (fn, args) in phases.items()}
 
 
+def sgd_seconds(seconds: dict[str, float]) -> float:
+    """The gradient steps' share of :func:`profile`'s timings: the update less its advantages."""
+    return seconds["update (advantages + SGD)"] - seconds["advantages"]
+
+
 def table(seconds: dict[str, float], steps: int) -> list[str]:
     whole = seconds["whole iteration"]
     rows = {"observation statistics": 0.0, **seconds}
-    rows["SGD (update - advantages)"] = seconds["update (advantages + SGD)"] - seconds["advantages"]
+    rows["SGD (update - advantages)"] = sgd_seconds(seconds)
     lines = ["| phase | seconds (median) | share of the iteration |", "|---|---:|---:|"]
     for name in ("rollout", "observation statistics", "advantages", "SGD (update - advantages)"):
         lines.append(f"| {name} | {rows[name]:.3f} | {rows[name] / whole:.1%} |")
@@ -81,6 +88,41 @@ def table(seconds: dict[str, float], steps: int) -> list[str]:
     lines.append(f"| sum of the phases | {phases:.3f} | {phases / whole:.1%} |")
     lines.append(f"| whole iteration | {whole:.3f} | 100% ({steps / whole:,.0f} steps/s) |")
     return lines
+
+
+def dense_multiply_adds(widths: Sequence[int]) -> int:
+    """Multiply-adds of one row through an MLP's dense layers, ``widths`` input first."""
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+
+
+def matmul_flops_per_second(rows: int, width: int, repeats: int) -> float:
+    """This machine's rate for one XLA matmul [rows, width] @ [width, width]."""
+    import jax
+
+    rows_key, weights_key = jax.random.split(jax.random.PRNGKey(0))
+    a, b = jax.random.normal(rows_key, (rows, width)), jax.random.normal(weights_key, (width, width))
+    seconds = median_seconds(jax.jit(lambda a, b: a @ b), (a, b), 10 * repeats)
+    return 2 * rows * width * width / seconds
+
+
+def sgd_arithmetic(config: TrainConfig, sizes: tuple[int, int], seconds: float, repeats: int) -> str:
+    """The gradient steps' dense-layer FLOPs (forward 2 per multiply-add, backward twice the
+    forward), the rate the SGD phase reaches, and the matmul ceiling it is measured against."""
+    observation_size, action_size = sizes
+    policy = (observation_size, *config.learner.policy_hidden, 2 * action_size)  # mean and scale
+    value = (observation_size, *config.learner.value_hidden, 1)
+    rows = config.num_envs * config.num_unrolls * config.unroll_length // config.num_minibatches
+    steps = config.update_epochs * config.num_minibatches
+    flops = 6 * rows * (dense_multiply_adds(policy) + dense_multiply_adds(value))
+    achieved = steps * flops / seconds
+    width = max(policy[1:-1] + value[1:-1])
+    ceiling = matmul_flops_per_second(rows, width, repeats)
+    return (
+        f"Gradient steps: {steps} of {rows:,} rows, {flops / 1e9:.2f} GFLOP each in the dense layers"
+        f" (forward and backward), {achieved / 1e9:.0f} GFLOP/s; one XLA matmul [{rows:,} x {width}]"
+        f" @ [{width} x {width}] on this machine: {ceiling / 1e9:.0f} GFLOP/s, so the SGD phase runs"
+        f" at {achieved / ceiling:.0%} of it."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,11 +153,17 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     launch = provenance("benchmarks.profile_phases", argv)
     print(f"{point}", file=sys.stderr, flush=True)
+    from jaxrl.training import build
+
+    env, _, loop = build(config)
+    seconds = profile(loop, config, args.repeats)
     lines = [
         f"{args.env}, {args.num_envs} environments, {args.networks} networks, preset {args.preset}"
         f" ({config.steps_per_iteration:,} steps per iteration):",
         "",
-        *table(profile(config, args.repeats), config.steps_per_iteration),
+        *table(seconds, config.steps_per_iteration),
+        "",
+        sgd_arithmetic(config, (env.observation_size, env.action_size), sgd_seconds(seconds), args.repeats),
         "",
     ]
     report(lines, launch, "Where an iteration's time goes", args.out)

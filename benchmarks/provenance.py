@@ -73,16 +73,18 @@ def provenance(module: str, argv: list[str] | None) -> dict[str, str]:
     }
 
 
-def report(lines: list[str], launch: dict[str, Any], title: str, out: Path | None) -> None:
+def report(lines: list[str], launch: dict[str, Any], title: str, out: Path | None, echo: bool = True) -> None:
     """Print a benchmark's markdown ``lines`` with the launch's machine, commit and command under
-    them, and write the same under ``# title`` to ``out`` (atomically) when given."""
+    them (unless ``echo`` is false), and write the same under ``# title`` to ``out``
+    (atomically) when given."""
     lines = [
         *lines,
         f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}.",
         f"Command: `{launch['command']}`",
         "",
     ]
-    print("\n".join(lines))
+    if echo:
+        print("\n".join(lines))
     if out is not None:
         from jaxrl.runlog import atomic_write
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.provenance import provenance
+from benchmarks.provenance import provenance, report
 from experiments.cli import OneLineParser
 
 # The config field that sets a learner's number of sampling-chain steps K.
@@ -216,25 +216,20 @@ def main(argv: list[str] | None = None) -> None:
     except jaxrl.ConfigError as error:
         parser.error(str(error))
     launch = provenance("benchmarks.train_speed", argv)
+    title = f"{args.env}, preset {args.preset}" + (", co-scaled minibatches" if args.scale_envs else "")
     rows = []
     for (algo, chain_steps, num_envs), config in planned:
         print(f"{algo} K={chain_steps} num_envs={num_envs}", file=sys.stderr, flush=True)
         timed = args.time_up_to is None or num_envs <= args.time_up_to
         rows.append(measure(algo, chain_steps, num_envs, config, timed))
-        print(table(rows, args.env)[-1], file=sys.stderr, flush=True)  # partial results survive a kill
-    lines = table(rows, args.env)
-    lines += ["", f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}."]
-    lines += [f"Command: `{launch['command']}`", ""]
-    print("\n".join(lines))
-    if args.out is not None:
-        from jaxrl.runlog import atomic_write
+        print(table(rows, args.env)[-1], file=sys.stderr, flush=True)
+        # Written after every point: a sweep that the memory limit kills keeps what it measured.
+        done = len(rows) == len(planned)
+        report([*table(rows, args.env), ""], launch, "Training throughput", args.out, echo=done)
+        if args.plot is not None:
+            from jaxrl.runlog import atomic_write
 
-        atomic_write(args.out, lambda p: p.write_text("# Training throughput\n\n" + "\n".join(lines)))
-    if args.plot is not None:
-        from jaxrl.runlog import atomic_write
-
-        title = f"{args.env}, preset {args.preset}" + (", co-scaled minibatches" if args.scale_envs else "")
-        atomic_write(args.plot, lambda p: plot(rows, p, title))
+            atomic_write(args.plot, lambda p: plot(rows, p, title))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""benchmarks/profile_phases.py on a toy task: every phase is timed and tabled."""
+"""benchmarks/profile_phases.py on a toy task: every phase is timed and tabled, and the gradient
+steps' arithmetic is set against the machine's matmul rate."""
 
 from benchmarks import profile_phases
 
@@ -13,3 +14,10 @@ def test_profile_times_every_phase_and_prints_the_table(capsys):
         assert phase in rows
     assert "steps/s" in rows["whole iteration"]
     assert "Command: `python -m benchmarks.profile_phases" in out
+    arithmetic = next(line for line in out.splitlines() if line.startswith("Gradient steps:"))
+    share = float(arithmetic.split("SGD phase runs at ")[1].split("%")[0])
+    assert share > 0
+
+
+def test_dense_multiply_adds_counts_every_layer_once():
+    assert profile_phases.dense_multiply_adds((5, 256, 256, 1)) == 5 * 256 + 256 * 256 + 256

@@ -63,7 +63,7 @@ def config_for(args: dict[str, Any]):
         "num_envs": args["num_envs"],
         "num_evals": args["epochs"],
         "eval_envs": args["eval_envs"],
-        "minibatch_unit": "segment",  # Brax shuffles whole unroll segments
+        "minibatch_unit": args.get("minibatch_unit", "segment"),  # Brax shuffles whole segments
     }
     if NETWORKS[args["networks"]] is not None:
         overrides["policy_hidden"], overrides["value_hidden"] = NETWORKS[args["networks"]]

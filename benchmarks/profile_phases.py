@@ -3,12 +3,13 @@
     python -m benchmarks.profile_phases --env CartpoleBalance --num-envs 256 --networks default
 
 Builds the side by side's config (:func:`benchmarks.brax_side_by_side.config_for`: the preset,
-segment minibatches, the chosen network sizes) and times, each compiled on its own and run
-``--repeats`` times after one warm-up call: the rollout (acting and environment steps), the
-observation statistics' update, the advantages (the value network over the batch's
-observations, then GAE), the whole update (those advantages plus
-``update_epochs`` x ``num_minibatches`` optimiser steps; its SGD share is the difference) and the
-whole jitted iteration. Medians in seconds and as shares of the iteration, printed as a
+segment minibatches unless ``--minibatch-unit transition``, the chosen network sizes) and times,
+each compiled on its own and run ``--repeats`` times after one warm-up call: the rollout (acting
+and environment steps), the observation statistics' update, the advantages (the value network
+over the batch's observations, then GAE), the whole update (those advantages plus
+``update_epochs`` x ``num_minibatches`` optimiser steps; its SGD share is the difference), the
+drawing of every epoch's minibatch indices (part of the SGD share) and the whole jitted
+iteration. Medians in seconds and as shares of the iteration, printed as a
 markdown table. One seed, not vmapped, so the figures are of the loop's own mathematics; the
 trainer's seeds vmap and device layout are not part of it. Under the table, the gradient steps'
 arithmetic against this machine's ceiling: their dense layers' FLOPs counted from the network
@@ -52,6 +53,7 @@ def profile(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
     import jax
 
     from jaxrl import normalize
+    from jaxrl.loop import minibatch_indices
 
     state = jax.jit(loop.init)(jax.random.PRNGKey(config.seed), config)
     rollout_key, update_key = jax.random.split(jax.random.PRNGKey(1))
@@ -61,7 +63,12 @@ def profile(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
     phases = {"rollout": (rollout, (state.params, state.obs_stats, state.env_state, rollout_key, config))}
     if config.normalize_obs:  # the iteration skips it otherwise
         phases["observation statistics"] = (jax.jit(normalize.update), (state.obs_stats, trajectories.obs))
+    indices = jax.jit(lambda key: jax.vmap(lambda k: minibatch_indices(k, config))(key))
     phases |= {
+        "minibatch indices (all epochs)": (
+            indices,
+            (jax.random.split(update_key, config.update_epochs),),
+        ),
         "advantages": (jax.jit(loop.advantages), (state.params, stats, trajectories, config)),
         "update (advantages + SGD)": (
             jax.jit(loop.update),
@@ -84,6 +91,8 @@ def table(seconds: dict[str, float], steps: int) -> list[str]:
     lines = ["| phase | seconds (median) | share of the iteration |", "|---|---:|---:|"]
     for name in ("rollout", "observation statistics", "advantages", "SGD (update - advantages)"):
         lines.append(f"| {name} | {rows[name]:.3f} | {rows[name] / whole:.1%} |")
+    indices = seconds["minibatch indices (all epochs)"]  # drawn inside the SGD phase
+    lines.append(f"| of which: minibatch indices (all epochs) | {indices:.3f} | {indices / whole:.1%} |")
     phases = sum(rows[n] for n in ("rollout", "observation statistics", "update (advantages + SGD)"))
     lines.append(f"| sum of the phases | {phases:.3f} | {phases / whole:.1%} |")
     lines.append(f"| whole iteration | {whole:.3f} | 100% ({steps / whole:,.0f} steps/s) |")
@@ -131,6 +140,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--num-envs", type=int, default=256)
     parser.add_argument("--networks", default="default", choices=list(NETWORKS))
+    parser.add_argument(
+        "--minibatch-unit",
+        default="segment",
+        choices=["segment", "transition"],
+        help="what minibatches shuffle: whole segments (Brax's way, the side by side's) or transitions",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per phase (median)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     args = parser.parse_args(argv)
@@ -143,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         "preset": args.preset,
         "num_envs": args.num_envs,
         "networks": args.networks,
+        "minibatch_unit": args.minibatch_unit,
         "epochs": 1,
         "iterations": 1,
         "eval_envs": 1,
@@ -158,8 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     env, _, loop = build(config)
     seconds = profile(loop, config, args.repeats)
     lines = [
-        f"{args.env}, {args.num_envs} environments, {args.networks} networks, preset {args.preset}"
-        f" ({config.steps_per_iteration:,} steps per iteration):",
+        f"{args.env}, {args.num_envs} environments, {args.networks} networks, preset {args.preset},"
+        f" {args.minibatch_unit} minibatches ({config.steps_per_iteration:,} steps per iteration):",
         "",
         *table(seconds, config.steps_per_iteration),
         "",

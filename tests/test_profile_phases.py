@@ -7,10 +7,12 @@ from benchmarks import profile_phases
 def test_profile_times_every_phase_and_prints_the_table(capsys):
     profile_phases.main(
         ["--env", "toy/pointmass", "--num-envs", "8", "--networks", "small", "--repeats", "3"]
+        + ["--minibatch-unit", "transition"]
     )
     out = capsys.readouterr().out
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
-    for phase in ("rollout", "observation statistics", "advantages", "SGD (update - advantages)"):
+    phases = ("rollout", "observation statistics", "advantages", "SGD (update - advantages)")
+    for phase in (*phases, "of which: minibatch indices (all epochs)"):
         assert phase in rows
     assert "steps/s" in rows["whole iteration"]
     assert "Command: `python -m benchmarks.profile_phases" in out

@@ -63,10 +63,10 @@ def profile(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
     phases = {"rollout": (rollout, (state.params, state.obs_stats, state.env_state, rollout_key, config))}
     if config.normalize_obs:  # the iteration skips it otherwise
         phases["observation statistics"] = (jax.jit(normalize.update), (state.obs_stats, trajectories.obs))
-    indices = jax.jit(lambda key: jax.vmap(lambda k: minibatch_indices(k, config))(key))
+    every_epoch = jax.jit(jax.vmap(lambda key: minibatch_indices(key, config)))
     phases |= {
         "minibatch indices (all epochs)": (
-            indices,
+            every_epoch,
             (jax.random.split(update_key, config.update_epochs),),
         ),
         "advantages": (jax.jit(loop.advantages), (state.params, stats, trajectories, config)),

@@ -120,7 +120,7 @@ def sgd_arithmetic(config: TrainConfig, sizes: tuple[int, int], seconds: float, 
     observation_size, action_size = sizes
     policy = (observation_size, *config.learner.policy_hidden, 2 * action_size)  # mean and scale
     value = (observation_size, *config.learner.value_hidden, 1)
-    rows = config.num_envs * config.num_unrolls * config.unroll_length // config.num_minibatches
+    rows = config.minibatch_size
     steps = config.update_epochs * config.num_minibatches
     flops = 6 * rows * (dense_multiply_adds(policy) + dense_multiply_adds(value))
     achieved = steps * flops / seconds

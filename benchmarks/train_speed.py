@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         planned = [(point, point_config(*point, args)) for point in points(args)]
     except jaxrl.ConfigError as error:
         parser.error(str(error))
+    from jaxrl.runlog import atomic_write
+
     launch = provenance("benchmarks.train_speed", argv)
     title = f"{args.env}, preset {args.preset}" + (", co-scaled minibatches" if args.scale_envs else "")
     rows = []
@@ -227,8 +229,6 @@ def main(argv: list[str] | None = None) -> None:
         done = len(rows) == len(planned)
         report([*table(rows, args.env), ""], launch, "Training throughput", args.out, echo=done)
         if args.plot is not None:
-            from jaxrl.runlog import atomic_write
-
             atomic_write(args.plot, lambda p: plot(rows, p, title))
 
 

@@ -136,8 +136,18 @@ class TrainConfig:
     learner: Any = None
 
     @property
+    def transitions_per_iteration(self) -> int:
+        """The batch one iteration collects and learns from (one transition per policy step)."""
+        return self.num_envs * self.num_unrolls * self.unroll_length
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.transitions_per_iteration // self.num_minibatches
+
+    @property
     def steps_per_iteration(self) -> int:
-        return self.num_envs * self.num_unrolls * self.unroll_length * self.action_repeat
+        """Environment steps of one iteration: its transitions times the action repeat."""
+        return self.transitions_per_iteration * self.action_repeat
 
     @property
     def num_iterations(self) -> int:
@@ -223,7 +233,7 @@ def validate(config: TrainConfig) -> None:
     except ValueError as error:
         raise ConfigError(f"--env={config.env} is invalid: {error}") from None
     check_fields(config)
-    batch = config.num_envs * config.num_unrolls * config.unroll_length
+    batch = config.transitions_per_iteration
     if batch % config.num_minibatches:
         raise ConfigError(
             f"--num-minibatches={config.num_minibatches} must divide the {batch} transitions of an"

@@ -1,17 +1,20 @@
-"""How many of toy/multigoal's four goals each learner's policy covers from the start.
+"""How many goals of a multi-goal task each learner's policy covers from the start.
 
-    python -m benchmarks.multimodality --algos ppo fpo dppo reinflow --seeds 5
+    python -m benchmarks.multimodality --algos ppo fpo dppo reinflow policyflow --seeds 5
+    python -m benchmarks.multimodality --env toy/multigoal6 --name multimodality_multigoal6
 
-At the start of ``toy/multigoal`` every goal is equally good, so a policy that represents the
-whole optimal action distribution puts a substantial share of its actions on each of the four
-goal directions; a Gaussian policy can cover only one. Each learner trains ``--seeds`` seeds in
-one vmapped program with the settings below (the same for every learner apart from its own
-defaults), then, per seed, samples ``--samples`` stochastic actions at the start state (the
-origin) and counts the goals whose share (:func:`envs.toy.goal_shares`) is at least
-``--min-share``; and runs ``--samples`` stochastic episodes from the start and counts the goals
-that at least ``--min-share`` of them reach (the behaviour the first action only begins). The
-default share, 15%, is above what a distribution with no preferred direction gives a goal
-(isotropic: at most 12.5%; uniform over the action square 8%, over its boundary 10%). Writes
+At the start state of ``toy/multigoal`` (the origin; four goals) and of ``toy/multigoal6`` (the
+origin at rest; PolicyFlow's six goals) every goal is equally good, so a policy that represents
+the whole optimal action distribution puts a substantial share of its actions on each goal
+direction; a Gaussian policy can cover only one. Each learner trains ``--seeds`` seeds in one
+vmapped program with the settings below (the same for every learner apart from its own
+defaults), then, per seed, samples ``--samples`` stochastic actions at the start state and
+counts the goals whose share (:func:`envs.toy.goal_shares`) is at least ``--min-share``; and
+runs ``--samples`` stochastic episodes from the start and counts the goals that at least
+``--min-share`` of them reach first (come within the task's ``arrival_radius`` of: the
+behaviour the first action only begins). The default share, 15%, is above what a distribution
+with no preferred direction gives a goal (isotropic: at most 12.5% of four goals' directions,
+8.3% of six; uniform over the action square 8%). Writes
 ``<name>.md`` (counts and shares per seed, evaluation return, provenance), ``<name>.json`` and
 ``<name>.png`` (the sampled actions per learner and seed) to ``--out``. It measures; it does not
 tune.
@@ -57,14 +60,21 @@ def multigoal_config(algo: str, num_seeds: int, seed: int = 0, **overrides: Any)
     return jaxrl.make_config(algo, num_seeds=num_seeds, seed=seed, **{**SETTINGS, **overrides})
 
 
+def task_of(config):
+    """The goal task a config trains on (``goals``, ``start_obs``, ``arrival_radius``...)."""
+    import envs
+
+    return envs.make(config.env).env
+
+
 def start_actions(result, samples: int, seed: int = 0) -> np.ndarray:
-    """``samples`` stochastic actions of every seed's policy at the origin: [seeds, samples, 2]."""
+    """``samples`` stochastic actions of every seed's policy at the start: [seeds, samples, 2]."""
     import jax
     import jax.numpy as jnp
 
     import jaxrl
 
-    obs = jnp.zeros((samples, 2))
+    obs = jnp.tile(task_of(result.config).start_obs, (samples, 1))
     keys = jax.random.split(jax.random.PRNGKey(seed), samples)
     actions = []
     for index in range(result.config.num_seeds):
@@ -74,16 +84,17 @@ def start_actions(result, samples: int, seed: int = 0) -> np.ndarray:
 
 
 def goals_reached(result, episodes: int, seed: int = 0) -> np.ndarray:
-    """The share of ``episodes`` stochastic episodes from the start that arrive at each goal,
-    per seed: [seeds, 4] (first arrival; episodes that arrive nowhere count for no goal)."""
+    """The share of ``episodes`` stochastic episodes from the start state that arrive first at
+    each goal (within the task's ``arrival_radius``), per seed: [seeds, goals]; episodes that
+    arrive nowhere count for no goal."""
     import jax
     import jax.numpy as jnp
 
     import jaxrl
-    from envs.toy import GOALS
 
     config = result.config
     env = jaxrl.training.build(config)[0]  # the task as the run trained on it (time limit, repeat)
+    task = env.env
 
     def episode(policy, key: jax.Array) -> jax.Array:
         reset_key, run_key = jax.random.split(key)
@@ -91,12 +102,14 @@ def goals_reached(result, episodes: int, seed: int = 0) -> np.ndarray:
         def step(carry, step_key):
             state, goal = carry
             state = env.step(state, policy(state.obs, step_key))
-            nearest = jnp.argmin(jnp.linalg.norm(state.physics - GOALS, axis=-1))
-            return (state, jnp.where((goal < 0) & (state.terminated > 0), nearest, goal)), None
+            distances = jnp.linalg.norm(task.position(state.physics) - task.goals, axis=-1)
+            arrived = (goal < 0) & (jnp.min(distances) < task.arrival_radius)
+            return (state, jnp.where(arrived, jnp.argmin(distances), goal)), None
 
-        start = (env.reset(reset_key), jnp.int32(-1))
+        # The toy goal tasks' physics is their observation: the start state is the start_obs.
+        start = env.reset(reset_key)._replace(physics=task.start_obs, obs=task.start_obs)
         steps = math.ceil(env.episode_length / env.action_repeat)
-        (_, goal), _ = jax.lax.scan(step, start, jax.random.split(run_key, steps))
+        (_, goal), _ = jax.lax.scan(step, (start, jnp.int32(-1)), jax.random.split(run_key, steps))
         return goal
 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
@@ -104,7 +117,7 @@ def goals_reached(result, episodes: int, seed: int = 0) -> np.ndarray:
     for index in range(config.num_seeds):
         policy = jaxrl.policy_of(config, result.state, index)
         goals = jax.jit(jax.vmap(lambda key, policy=policy: episode(policy, key)))(keys)
-        shares.append(jnp.mean(goals[:, None] == jnp.arange(len(GOALS)), axis=0))
+        shares.append(jnp.mean(goals[:, None] == jnp.arange(len(task.goals)), axis=0))
     return np.asarray(jnp.stack(shares))
 
 
@@ -113,11 +126,12 @@ def covered(shares: np.ndarray, min_share: float = MIN_SHARE) -> int:
     return int(np.sum(np.asarray(shares) >= min_share))
 
 
-def modes(actions: np.ndarray, min_share: float = MIN_SHARE) -> tuple[int, np.ndarray]:
-    """The number of goals with at least ``min_share`` of ``actions`` [n, 2], and all shares."""
-    from envs.toy import goal_shares
+def modes(actions: np.ndarray, min_share: float = MIN_SHARE, goals: Any = None) -> tuple[int, np.ndarray]:
+    """The number of goals (default: toy/multigoal's) with at least ``min_share`` of
+    ``actions`` [n, 2], and all shares."""
+    from envs.toy import GOALS, goal_shares
 
-    shares = np.asarray(goal_shares(actions))
+    shares = np.asarray(goal_shares(actions, GOALS if goals is None else goals))
     return covered(shares, min_share), shares
 
 
@@ -128,10 +142,11 @@ def measure(algo: str, args, overrides: dict[str, Any]) -> dict[str, Any]:
     print(f"{algo}: {config.total_steps:,} steps x {config.num_seeds} seeds", file=sys.stderr, flush=True)
     result = jaxrl.train(config, progress=not args.no_progress)
     actions = start_actions(result, args.samples)
-    counted = [modes(a, args.min_share) for a in actions]
+    counted = [modes(a, args.min_share, task_of(config).goals) for a in actions]
     reached = goals_reached(result, args.samples, args.seed)
     return {
         "algo": algo,
+        "env": config.env,
         "modes_per_seed": [count for count, _ in counted],
         "shares_per_seed": [shares.round(3).tolist() for _, shares in counted],
         "goals_per_seed": [covered(shares, args.min_share) for shares in reached],
@@ -143,22 +158,31 @@ def measure(algo: str, args, overrides: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def goal_names(goals: Any) -> str:
+    """Goal directions in degrees, as the shares' columns are ordered."""
+    angles = np.degrees(np.arctan2(np.asarray(goals)[:, 1], np.asarray(goals)[:, 0])) % 360
+    return ", ".join(f"{angle:.0f}" for angle in angles)
+
+
 def write(rows: list[dict[str, Any]], args, launch: dict[str, str]) -> None:
     from jaxrl.runlog import atomic_write
 
+    env = rows[0]["env"]
+    goals = task_of(multigoal_config(rows[0]["algo"], 1, env=env)).goals
+    half_width = 90.0 / len(goals)
     lines = [
-        "# Modes covered on toy/multigoal",
+        f"# Modes covered on {env}",
         "",
         f"{args.samples} stochastic actions per seed at the start state; a goal counts as a mode when",
-        f"at least {args.min_share:.0%} of them point within 22.5 degrees of it with norm >= 0.5 (a",
-        "distribution with no preferred direction gives a goal at most 12.5%). Goals reached: of",
-        f"{args.samples} stochastic episodes per seed from the start, the goals at least"
-        f" {args.min_share:.0%} of them arrive at.",
+        f"at least {args.min_share:.0%} of them point within {half_width:.1f} degrees of it with norm >= 0.5",
+        f"(a distribution with no preferred direction gives a goal at most {1 / (2 * len(goals)):.1%}).",
+        f"Goals reached: of {args.samples} stochastic episodes per seed from the start, the goals at",
+        f"least {args.min_share:.0%} of them arrive at first.",
         f"Settings: {dict(SETTINGS)}, overrides {launch['overrides']}.",
         "",
-        "| learner | modes (mean) | modes per seed | start-action shares per seed (+x, +y, -x, -y) |"
-        " goals reached (mean) | arrival shares per seed (+x, +y, -x, -y) |"
-        " final eval return per seed | wall time (s) |",
+        f"| learner | modes (mean) | modes per seed | start-action shares per seed (goals at {goal_names(goals)}"
+        " degrees) | goals reached (mean) | arrival shares per seed | final eval return per seed |"
+        " wall time (s) |",
         "|---|---:|---|---|---:|---|---|---:|",
     ]
     for row in rows:
@@ -192,8 +216,12 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from envs.toy import GOALS
-
+    env = rows[0]["env"]
+    goals = np.asarray(task_of(multigoal_config(rows[0]["algo"], 1, env=env)).goals)
+    limit = max(
+        1.1, 1.1 * float(np.percentile(np.abs(np.concatenate([np.ravel(r["actions"]) for r in rows])), 99))
+    )
+    directions = 0.9 * limit * goals / np.linalg.norm(goals, axis=-1, keepdims=True)
     seeds = len(rows[0]["actions"])
     figure, axes = plt.subplots(
         len(rows), seeds, figsize=(2.2 * seeds, 2.2 * len(rows)), squeeze=False, sharex=True, sharey=True
@@ -202,14 +230,14 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         for seed, ax in enumerate(line):
             actions = np.asarray(row["actions"][seed])
             ax.scatter(actions[:, 0], actions[:, 1], s=2, alpha=0.3)
-            ax.scatter(*np.asarray(GOALS).T, marker="*", s=60, color="tab:red")
-            ax.set_xlim(-1.1, 1.1)
-            ax.set_ylim(-1.1, 1.1)
+            ax.scatter(*directions.T, marker="*", s=60, color="tab:red")
+            ax.set_xlim(-limit, limit)
+            ax.set_ylim(-limit, limit)
             ax.set_aspect("equal")
             title = f"{row['algo']} s{seed}: {row['modes_per_seed'][seed]} modes, {row['goals_per_seed'][seed]} reached"
             ax.set_title(title, fontsize=7)
             ax.tick_params(labelsize=6)
-    figure.suptitle("toy/multigoal: sampled actions at the start (stars: goal directions)", fontsize=9)
+    figure.suptitle(f"{env}: sampled actions at the start (stars: goal directions)", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=110)
     plt.close(figure)
@@ -219,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxrl.learners import LEARNERS
 
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algos", nargs="+", default=["ppo", "fpo", "dppo", "reinflow"])
+    parser.add_argument("--algos", nargs="+", default=list(LEARNERS))
+    parser.add_argument("--env", default=SETTINGS["env"], choices=["toy/multigoal", "toy/multigoal6"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument(
@@ -231,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="multimodality")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    overrides = parse_assignments(args.set, "--set")
+    overrides = {"env": args.env, **parse_assignments(args.set, "--set")}
     unknown = sorted(set(args.algos) - set(LEARNERS))
     if unknown:
         parser.error(f"--algos {unknown[0]} is invalid: expected some of {', '.join(LEARNERS)}")

@@ -3,6 +3,9 @@
 ``toy/multigoal`` is a 2-D point that starts at the origin and is rewarded for reaching any of
 four goals at (+-1, 0) and (0, +-1): at the start every goal is equally good, so the best action
 distribution has four modes, which a Gaussian policy cannot represent and an expressive one can.
+``toy/multigoal6`` is the MultiGoal task of the PolicyFlow paper (6 goals on a circle of radius 5,
+a point mass driven by its acceleration from a random start). Both expose the same goal interface
+(``goals``, ``arrival_radius``, ``position(physics)``, ``start_obs``) for counting modes.
 ``toy/pointmass`` is a cheap control task: a 2-D double integrator that must reach and hold a
 random target given in its observation; Gaussian PPO solves it in about a minute on 2 CPU cores.
 These tasks deliberately have no rendering and no physics engine.
@@ -30,11 +33,17 @@ class MultiGoal:
 
     observation_size = 2
     action_size = 2
+    goals = GOALS
+    start_obs = jnp.zeros(2)  # the origin, where every goal is equally good
 
     def __init__(self, episode_length: int = 25, max_speed: float = 0.15, goal_radius: float = 0.1):
         self.episode_length = episode_length
         self.max_speed = max_speed
         self.goal_radius = goal_radius
+        self.arrival_radius = goal_radius
+
+    def position(self, physics: jax.Array) -> jax.Array:
+        return physics
 
     def _goal_distance(self, position: jax.Array) -> jax.Array:
         return jnp.min(jnp.linalg.norm(position - GOALS, axis=-1))
@@ -53,15 +62,62 @@ class MultiGoal:
         )
 
 
-def goal_shares(actions: jax.Array, min_norm: float = 0.5, max_angle: float = 22.5) -> jax.Array:
-    """The share of ``actions`` [n, 2] heading for each of the four goals of :class:`MultiGoal`.
+class MultiGoal6:
+    """The MultiGoal task of PolicyFlow (Yang et al., ICLR 2026), as its code defines it.
+
+    Observation [x, y, vx, vy]; six goals on a circle of radius 5 around the origin at 0, 60,
+    ..., 300 degrees. A reset places the point uniformly in [-7, 7]^2 at rest. A step moves it,
+    then accelerates it: position += velocity dt, velocity += clip(action, -5, 5) dt, dt 0.1.
+    Reward 0.1 (exp(-0.3 d^2) + exp(-0.1 d^2)) - 0.001 |action|^2 (the unclipped action), d the
+    distance to the nearest goal after the move; leaving [-8, 8]^2 terminates; episodes last 51
+    steps (the code truncates once its step count exceeds 50); a goal does not end an episode.
+    """
+
+    observation_size = 4
+    action_size = 2
+    goals = 5.0 * jnp.stack([jnp.cos(jnp.arange(6) * jnp.pi / 3), jnp.sin(jnp.arange(6) * jnp.pi / 3)], -1)
+    start_obs = jnp.zeros(4)  # the origin at rest, equally far from all six goals
+    arrival_radius = 1.0  # within it the distance reward is above 1.5 of its 2 per step
+
+    def __init__(self, episode_length: int = 51, dt: float = 0.1):
+        self.episode_length = episode_length
+        self.dt = dt
+
+    def position(self, physics: jax.Array) -> jax.Array:
+        return physics[:2]
+
+    def reset(self, key: jax.Array) -> State:
+        position = jax.random.uniform(key, (2,), minval=-7.0, maxval=7.0)
+        physics = jnp.concatenate([position, jnp.zeros(2)])
+        return State(physics, physics, jnp.float32(0), jnp.float32(0), jnp.float32(0), {})
+
+    def step(self, state: State, action: jax.Array) -> State:
+        position, velocity = state.physics[:2], state.physics[2:]
+        position = position + velocity * self.dt
+        velocity = velocity + jnp.clip(action, -5.0, 5.0) * self.dt
+        squared = jnp.min(jnp.sum((position - self.goals) ** 2, axis=-1))
+        reward = 0.1 * (jnp.exp(-0.3 * squared) + jnp.exp(-0.1 * squared)) - 0.001 * jnp.sum(action**2)
+        outside = jnp.any(jnp.abs(position) > 8.0)
+        physics = jnp.concatenate([position, velocity])
+        return state._replace(
+            physics=physics, obs=physics, reward=reward, terminated=outside.astype(jnp.float32)
+        )
+
+
+def goal_shares(
+    actions: jax.Array, goals: jax.Array = GOALS, min_norm: float = 0.5, max_angle: float | None = None
+) -> jax.Array:
+    """The share of ``actions`` [n, 2] heading for each goal direction of ``goals`` [g, 2].
 
     An action heads for a goal when it points within ``max_angle`` degrees of it and its norm is
-    at least ``min_norm``. With the default half-width of 22.5 degrees, actions spread uniformly
-    over the action square give each goal about 8%; shares sum to at most one.
+    at least ``min_norm``. The default half-width, 90 / g degrees (22.5 for four goals, 15 for
+    six), covers half of the circle, so a distribution with no preferred direction gives a goal
+    at most 1 / (2 g); shares sum to at most one.
     """
+    max_angle = 90.0 / len(goals) if max_angle is None else max_angle
+    directions = goals / jnp.linalg.norm(goals, axis=-1, keepdims=True)
     norms = jnp.linalg.norm(actions, axis=-1, keepdims=True)
-    cosines = (actions @ GOALS.T) / jnp.maximum(norms, 1e-12)
+    cosines = (actions @ directions.T) / jnp.maximum(norms, 1e-12)
     heading = (cosines >= jnp.cos(jnp.deg2rad(max_angle))) & (norms >= min_norm)
     return jnp.mean(heading, axis=0)
 
@@ -109,4 +165,4 @@ class PointMass:
         return state._replace(physics=physics, obs=self._observe(physics), reward=reward)
 
 
-TOY_ENVS = {"toy/multigoal": MultiGoal, "toy/pointmass": PointMass}
+TOY_ENVS = {"toy/multigoal": MultiGoal, "toy/multigoal6": MultiGoal6, "toy/pointmass": PointMass}

@@ -127,8 +127,15 @@ class TrainConfig:
     advantages_per_epoch: bool = static(
         False, "recompute values and advantages before every epoch ('online advantages')"
     )
-    lr_schedule: str = static("constant", "learning-rate schedule", one_of("constant", "linear"))
-    learning_rate: float = hyper(1e-3, "Adam learning rate", positive)
+    lr_schedule: str = static(
+        "constant",
+        "learning-rate schedule: constant, linear decay to 0, or kl_adaptive (after every epoch"
+        " /1.5 when its mean approx_kl > 2 kl_target, x1.5 when < kl_target/2, within [1e-6, 1e-2])",
+        one_of("constant", "linear", "kl_adaptive"),
+    )
+    learning_rate: float = hyper(1e-3, "Adam learning rate (the initial one with kl_adaptive)", positive)
+    weight_decay: float = hyper(0.0, "AdamW's decoupled weight decay (0: Adam)", non_negative)
+    kl_target: float = hyper(0.01, "the KL the kl_adaptive schedule steers towards", positive)
     gamma: float = hyper(0.995, "discount factor", unit_interval)
     gae_lambda: float = hyper(0.95, "GAE lambda", unit_interval)
     reward_scaling: float = hyper(10.0, "multiplier on rewards before advantages", positive)

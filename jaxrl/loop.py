@@ -66,11 +66,37 @@ class Loop(NamedTuple):
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """Global-norm clipping, then AdamW (Adam when ``weight_decay`` is 0) whose learning rate
+    lives in the optimiser state, where the schedule or the KL rule sets it."""
     learning_rate: Any = config.learning_rate
     if config.lr_schedule == "linear":
         updates = config.num_iterations * config.update_epochs * config.num_minibatches
         learning_rate = optax.linear_schedule(config.learning_rate, 0.0, max(updates, 1))
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(learning_rate))
+    adamw = optax.inject_hyperparams(optax.adamw)(
+        learning_rate=learning_rate, weight_decay=config.weight_decay
+    )
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adamw)
+
+
+# The KL-adaptive rule of rsl_rl and skrl (KLAdaptiveLR): bounds of the learning rate and its factor.
+KL_ADAPTIVE_BOUNDS = (1e-6, 1e-2)
+KL_ADAPTIVE_FACTOR = 1.5
+
+
+def learning_rate_of(opt_state: Any) -> jax.Array:
+    """The learning rate the next optimiser step uses (state of :func:`make_optimizer`)."""
+    return opt_state[1].hyperparams["learning_rate"]
+
+
+def adapt_learning_rate(opt_state: Any, kl: jax.Array, kl_target: jax.Array) -> Any:
+    """Divide the learning rate by 1.5 when ``kl`` exceeds twice ``kl_target``, multiply it by 1.5
+    when ``kl`` is below half of it, within [1e-6, 1e-2]."""
+    clip, adamw = opt_state
+    rate = adamw.hyperparams["learning_rate"]
+    factor = jnp.where(kl > 2.0 * kl_target, 1.0 / KL_ADAPTIVE_FACTOR, 1.0)
+    factor = jnp.where(kl < 0.5 * kl_target, KL_ADAPTIVE_FACTOR, factor)
+    adapted = jnp.clip(rate * factor, *KL_ADAPTIVE_BOUNDS).astype(rate.dtype)
+    return (clip, adamw._replace(hyperparams={**adamw.hyperparams, "learning_rate": adapted}))
 
 
 def observe(config: TrainConfig, stats: normalize.RunningStats, obs: jax.Array) -> jax.Array:
@@ -191,8 +217,14 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
 
     def update(params, opt_state, stats, trajectories: Transition, key, config: TrainConfig):
         """``update_epochs`` x ``num_minibatches`` optimiser steps on one rollout; returns the
-        parameters, the optimiser state and the per-step metrics [epochs, minibatches]."""
+        parameters, the optimiser state and the per-step metrics [epochs, minibatches].
+
+        ``stats`` must be the statistics the rollout acted under, so that the loss sees the
+        observations ``act`` saw and every ratio is exactly 1 before the first step. The loss
+        also gets ``old_params``, a frozen copy of the parameters that collected the batch.
+        """
         optimizer = make_optimizer(config)
+        old_params = params
         fixed = None if config.advantages_per_epoch else advantages(params, stats, trajectories, config)
 
         def epoch(carry, key):
@@ -213,14 +245,18 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
                 # normalised copy of the whole batch is ever held.
                 minibatch = jax.tree.map(lambda x: x[indices], batch)
                 minibatch = minibatch._replace(obs=observe(config, stats, minibatch.obs))
-                grads, metrics = jax.grad(learner.loss, has_aux=True)(params, minibatch, key, config.learner)
+                loss = jax.grad(learner.loss, has_aux=True)
+                grads, metrics = loss(params, old_params, minibatch, key, config.learner)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
                 return (optax.apply_updates(params, updates), opt_state), metrics
 
             loss_keys = jax.random.split(loss_key, config.num_minibatches)
             indices = minibatch_indices(permute_key, config)
-            return jax.lax.scan(sgd_step, (params, opt_state), (indices, loss_keys))
+            (params, opt_state), metrics = jax.lax.scan(sgd_step, (params, opt_state), (indices, loss_keys))
+            if config.lr_schedule == "kl_adaptive":  # stepped once per epoch, on its mean KL
+                opt_state = adapt_learning_rate(opt_state, jnp.mean(metrics["approx_kl"]), config.kl_target)
+            return (params, opt_state), metrics
 
         epoch_keys = jax.random.split(key, config.update_epochs)
         (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), epoch_keys)
@@ -229,11 +265,12 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
     def iteration(state: TrainState, config: TrainConfig) -> tuple[TrainState, dict[str, jax.Array]]:
         key, rollout_key, update_key, phase_key = jax.random.split(state.key, 4)
         env_state, trajectories = rollout(state.params, state.obs_stats, state.env_state, rollout_key, config)
+        params, opt_state, metrics = update(
+            state.params, state.opt_state, state.obs_stats, trajectories, update_key, config
+        )
+        # The next rollout acts under statistics that include this one's observations.
         stats = (
             normalize.update(state.obs_stats, trajectories.obs) if config.normalize_obs else state.obs_stats
-        )
-        params, opt_state, metrics = update(
-            state.params, state.opt_state, stats, trajectories, update_key, config
         )
         aux = state.aux
         if learner.between_iterations is not None:
@@ -241,6 +278,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         ended = jnp.maximum(trajectories.terminated, trajectories.truncated)
         metrics = {
             **jax.tree.map(jnp.mean, metrics),
+            "learning_rate": learning_rate_of(opt_state),
             "episodes": jnp.sum(ended),
             "episode_return_sum": jnp.sum(trajectories.episode_return),
         }

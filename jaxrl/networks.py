@@ -6,7 +6,7 @@ velocity field, a value) is decided by the actor or learner that uses it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -14,16 +14,17 @@ import jax.numpy as jnp
 
 
 class MLP(nn.Module):
-    """Swish MLP with LeCun-uniform initialisation (as Brax's PPO networks)."""
+    """MLP (swish by default) with LeCun-uniform initialisation (as Brax's PPO networks)."""
 
     hidden: Sequence[int]
     out: int
     final_scale: float = 1.0
+    activation: Callable[[jax.Array], jax.Array] = nn.swish
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width in self.hidden:
-            x = nn.swish(nn.Dense(width, kernel_init=nn.initializers.lecun_uniform())(x))
+            x = self.activation(nn.Dense(width, kernel_init=nn.initializers.lecun_uniform())(x))
         init = nn.initializers.variance_scaling(self.final_scale, "fan_in", "uniform")
         return nn.Dense(self.out, kernel_init=init)(x)
 

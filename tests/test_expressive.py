@@ -134,7 +134,7 @@ def test_ratio_is_exactly_one_when_parameters_are_unchanged(name, config):
     learner, params, obs, action, extras = learner_setup(name, config)
     ones = jnp.ones(BATCH)
     batch = Batch(obs, action, extras, ones, ones, ones)
-    _, metrics = learner.loss(params, batch, jax.random.PRNGKey(3), config)
+    _, metrics = learner.loss(params, params, batch, jax.random.PRNGKey(3), config)
     # With A = 1 (DPPO: every step weighted by the denoising discount), -mean(min(rho A, clip A)).
     weight = 1.0 if name != "dppo" else float(jnp.mean(dppo.step_weights(10, config.denoise_discount)))
     np.testing.assert_allclose(metrics["policy_loss"], -weight, rtol=1e-6)

@@ -5,12 +5,12 @@ Each learner is its own module exposing ``FACTORY``; adding one is adding a line
 
 from __future__ import annotations
 
-from jaxrl.learners import bpo, dppo, fpo, ppo, reinflow
+from jaxrl.learners import bpo, dppo, fpo, policyflow, ppo, reinflow
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 
 LEARNERS: dict[str, LearnerFactory] = {
     factory.name: factory
-    for factory in (ppo.FACTORY, bpo.FACTORY, fpo.FACTORY, dppo.FACTORY, reinflow.FACTORY)
+    for factory in (ppo.FACTORY, bpo.FACTORY, fpo.FACTORY, dppo.FACTORY, reinflow.FACTORY, policyflow.FACTORY)
 }
 
 

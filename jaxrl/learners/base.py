@@ -8,12 +8,17 @@ its config (a frozen pytree dataclass whose numeric fields are traced):
   and any per-step pytree the loss needs later (log-probabilities, noise draws, chains, latents);
 - ``act_deterministic(params, obs, config) -> action``: the action used for evaluation;
 - ``value(params, obs, config) -> V(obs)``;
-- ``loss(params, batch, key, config) -> (scalar, metrics)`` on a :class:`Batch` minibatch;
+- ``loss(params, old_params, batch, key, config) -> (scalar, metrics)`` on a :class:`Batch`
+  minibatch; ``old_params`` are the parameters that collected the batch, frozen for the whole
+  update (PolicyFlow's velocity difference needs them; the others ignore them). ``metrics``
+  include ``approx_kl``, the learner's estimate of KL(old || new), which the ``kl_adaptive``
+  learning-rate schedule reads;
 - optionally ``between_iterations(params, aux, transitions, key, config) -> (params, aux)``, a
   phase run after every iteration's update (GoRL fits its decoder there); ``aux`` is learner-owned
   state carried and checkpointed by the loop, created by ``init_aux(params, config)``.
 
-Observations reaching a learner are already normalised. Rollout, advantages, minibatching,
+Observations reaching a learner are already normalised, ``act``'s and ``loss``'s with the same
+statistics (so every ratio is exactly 1 before the first update). Rollout, advantages, minibatching,
 optimisation, evaluation and checkpoints belong to the loop, not here.
 """
 

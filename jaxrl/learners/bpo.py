@@ -90,7 +90,7 @@ def make(observation_size: int, action_size: int) -> Learner:
     def value(params, obs, config):
         return model.critic(params, obs, config)[..., 0]
 
-    def loss(params, batch: Batch, key, config: BPOConfig):
+    def loss(params, old_params, batch: Batch, key, config: BPOConfig):
         log_ratio, mean, std = gaussian.log_ratio(params, model, batch.obs, batch.extras, config)
         ratio = ratio_of(log_ratio)
         heads = model.critic(params, batch.obs, config)

@@ -7,8 +7,10 @@ difference, a chain step's) and how advantages are weighted stay in the learner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -80,11 +82,13 @@ class ValueNetwork(NamedTuple):
     value: Any  # (params, obs, config) -> V(obs)
 
 
-def value_network(observation_size: int) -> ValueNetwork:
+def value_network(
+    observation_size: int, activation: Callable[[jax.Array], jax.Array] = nn.swish
+) -> ValueNetwork:
     def init(key: jax.Array, config: Any):
-        return MLP(config.value_hidden, 1).init(key, jnp.zeros((1, observation_size)))
+        return MLP(config.value_hidden, 1, activation=activation).init(key, jnp.zeros((1, observation_size)))
 
     def value(params, obs: jax.Array, config: Any) -> jax.Array:
-        return MLP(config.value_hidden, 1).apply(params["value"], obs)[..., 0]
+        return MLP(config.value_hidden, 1, activation=activation).apply(params["value"], obs)[..., 0]
 
     return ValueNetwork(init, value)

@@ -84,7 +84,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         shape = (*obs.shape[:-1], action_size)
         return jnp.tanh(chain.mode(step_of(params, obs, config), shape, config.denoising_steps))
 
-    def loss(params, batch: Batch, key, config: DPPOConfig):
+    def loss(params, old_params, batch: Batch, key, config: DPPOConfig):
         new_log_probs = chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"])
         log_ratio = new_log_probs - batch.extras["log_probs"]  # [batch, K]
         advantage = common.advantages(batch, config.normalize_advantage)

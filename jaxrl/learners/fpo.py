@@ -112,7 +112,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         x1 = jnp.zeros((*obs.shape[:-1], action_size))
         return jnp.tanh(flow.euler_sample(velocity(params, obs, config), x1, config.flow_steps))
 
-    def loss(params, batch: Batch, key, config: FPOConfig):
+    def loss(params, old_params, batch: Batch, key, config: FPOConfig):
         extras = batch.extras
         new_losses = draw_losses(
             params, batch.obs, extras["raw_action"], extras["times"], extras["noise"], config

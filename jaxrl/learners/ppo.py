@@ -39,7 +39,7 @@ def make(observation_size: int, action_size: int) -> Learner:
     def value(params, obs, config):
         return model.critic(params, obs, config)[..., 0]
 
-    def loss(params, batch: Batch, key, config: PPOConfig):
+    def loss(params, old_params, batch: Batch, key, config: PPOConfig):
         log_ratio, mean, std = gaussian.log_ratio(params, model, batch.obs, batch.extras, config)
         advantage = common.advantages(batch, config.normalize_advantage)
         total, metrics = common.clipped_ppo(

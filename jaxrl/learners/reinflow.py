@@ -114,7 +114,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         )
         return jnp.sum(jnp.log(stds) + HALF_LOG_2PI_E, axis=(0, -1))
 
-    def loss(params, batch: Batch, key, config: ReinFlowConfig):
+    def loss(params, old_params, batch: Batch, key, config: ReinFlowConfig):
         new_log_prob = jnp.sum(
             chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"]), axis=-1
         )

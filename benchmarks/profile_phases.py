@@ -59,7 +59,7 @@ def profile(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
     rollout_key, update_key = jax.random.split(jax.random.PRNGKey(1))
     rollout = jax.jit(loop.rollout)
     _, trajectories = rollout(state.params, state.obs_stats, state.env_state, rollout_key, config)
-    stats = normalize.update(state.obs_stats, trajectories.obs)
+    stats = state.obs_stats  # the iteration's update sees the statistics its rollout acted under
     phases = {"rollout": (rollout, (state.params, state.obs_stats, state.env_state, rollout_key, config))}
     if config.normalize_obs:  # the iteration skips it otherwise
         phases["observation statistics"] = (jax.jit(normalize.update), (state.obs_stats, trajectories.obs))

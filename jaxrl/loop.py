@@ -1,12 +1,14 @@
 """The one rollout-and-update loop that every learner shares, as pure functions.
 
 One iteration: ``num_unrolls`` x ``unroll_length`` steps of all environments under
-``learner.act`` (nested ``lax.scan``), an observation-statistics update, truncation-aware GAE
-on scaled rewards, then ``update_epochs`` x ``num_minibatches`` optimiser steps (``lax.scan``)
-on ``learner.loss`` with global-norm clipping and a learning-rate schedule, then the learner's
-optional between-iterations phase. :func:`run_iterations` runs any number of iterations in one
-compiled call (``fori_loop`` with a traced trip count, so chunks of any length share one
-compilation). Everything here is a function of (state, config): ``jax.vmap`` over both trains
+``learner.act`` (nested ``lax.scan``), truncation-aware GAE on scaled rewards, then
+``update_epochs`` x ``num_minibatches`` optimiser steps (``lax.scan``) on ``learner.loss`` with
+global-norm clipping and AdamW under a learning-rate schedule (constant, linear, or adapted to
+each epoch's KL), the loss seeing the observations normalised as ``act`` saw them and a frozen
+copy of the parameters that acted; then the observation statistics take in the rollout (for
+the next one) and the learner's optional between-iterations phase runs.
+:func:`run_iterations` runs any number of iterations in one compiled call (``fori_loop`` with a
+traced trip count, so chunks of any length share one compilation). Everything here is a function of (state, config): ``jax.vmap`` over both trains
 several seeds and hyperparameters in one program. Logging, checkpoints and devices live
 elsewhere.
 """

@@ -92,6 +92,7 @@ class PolicyFlowConfig:
     brownian_weight: float = hyper(0.01, "weight w_b of the Brownian regulariser", non_negative)
     value_cost: float = hyper(1.0, "weight of the clipped value loss", positive)
     value_clip: float = hyper(0.2, "bound on V - V_old in the value loss", positive)
+    initial_std: float = hyper(1.0, "the action noise's initial scale sigma", positive)
     normalize_advantage: bool = static(True, "standardise advantages per minibatch")
     embedding_size: int = static(64, "width of the time and observation embedding", positive)
     policy_hidden: tuple[int, ...] = static((256, 128, 64), "velocity MLP widths", positive_sizes)
@@ -170,7 +171,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         dummy = (jnp.zeros((1, observation_size)), jnp.zeros((1, action_size)), jnp.zeros(1))
         return {
             "policy": field(config).init(policy_key, *dummy),
-            "log_std": jnp.zeros(action_size),
+            "log_std": jnp.full(action_size, jnp.log(config.initial_std)),
             "value": critic.init(value_key, config),
         }
 

@@ -91,10 +91,9 @@ def stored_config(resume: str | None, run_dir: str | None) -> TrainConfig | None
 
     if resume is not None and run_dir is not None and Path(resume) != Path(run_dir):
         fail(f"--resume={resume} and --run-dir={run_dir} name different folders; give one")
-    folder = Path(resume or run_dir) if resume or run_dir else None
-    flag = "--resume" if resume is not None else "--run-dir"
-    if folder is None:
+    if resume is None and run_dir is None:
         return None
+    folder, flag = (Path(resume), "--resume") if resume is not None else (Path(run_dir), "--run-dir")
     if folder.exists() and not folder.is_dir():
         fail(f"{flag}={folder} is a file, not a run folder")
     if resume is not None and not folder.is_dir():

@@ -125,8 +125,9 @@ def train(
     """Train ``config.num_seeds`` seeds in one program; returns the final state and metrics.
 
     With ``run_dir``, writes the config, ``metrics.jsonl``, a learning curve and checkpoints
-    there, holding the folder's lock throughout. A folder with a checkpoint is continued only
-    by :func:`resume`; one without (a run stopped before its first checkpoint) starts over.
+    there, holding the folder's lock throughout. A folder holding a checkpoint is refused
+    (:func:`resume` continues it); one without (a run stopped before its first checkpoint) is
+    started over.
     ``on_eval`` is called with each evaluation's record.
     """
     validate(config)

@@ -3,7 +3,9 @@ learner aux state, observation statistics, environment state, RNG and iteration 
 resumed run continues bit for bit. The state is stored as a flat dict of its non-empty leaves
 (Orbax cannot save zero-size arrays, which MJX's state holds) and rebuilt on restore from the
 tree structure of a freshly initialised state. Orbax writes each checkpoint to a temporary folder and renames
-it when complete, so a crash or interrupt never leaves a half-written latest checkpoint.
+it when complete, so a crash or interrupt never leaves a half-written latest checkpoint: a save
+killed midway leaves only that temporary folder, which restores ignore and the next save of the
+same step replaces.
 """
 
 from __future__ import annotations

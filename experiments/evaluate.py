@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.episodes <= 0:
         fail(f"--episodes={args.episodes} is invalid: expected a positive integer")
+    if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
+        fail(f"--run-dir={args.run_dir} is a file, not a run folder")
     if not Path(args.run_dir).is_dir():
         fail(f"--run-dir={args.run_dir}: no such run folder")
 

@@ -2,36 +2,57 @@
 
     python -m experiments.train --algo ppo --env CartpoleBalance --preset cpu
     python -m experiments.train --resume runs/ppo-CartpoleBalance-... --total-steps 8000000
+    python -m experiments.train --algo ppo --env CartpoleBalance --run-dir runs/cartpole  # again: continues
 
 Every field of the loop's config and of the chosen learner's config is a flag (``--help`` lists
 them with their defaults: MuJoCo Playground's DM Control PPO settings; ``--preset cpu`` sets the
 CPU preset). The run folder receives the config, ``metrics.jsonl``, a learning curve and
-checkpoints. Invalid input exits with code 2 and one line on stderr before anything compiles.
+checkpoints. A folder that holds a run is continued from its latest checkpoint: by ``--resume``,
+or by rerunning the command with its ``--run-dir``; any flag given must then repeat the run's
+stored value, except ``--total-steps``, which may grow. Invalid input exits with code 2 and one
+line on stderr before anything compiles, and changes nothing in the run folder.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from experiments.cli import OneLineParser, add_config_flags, fail, given
 
+if TYPE_CHECKING:
+    from jaxrl.config import TrainConfig
 
-def parse(argv: list[str]):
+FLAG_NAMES = {"num_seeds": "seeds"}  # fields whose flag is not their name
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any], TrainConfig | None]:
+    """The arguments, the config fields the user set, and the stored config of the run folder
+    named (``--resume``, or ``--run-dir`` on a folder holding a run), whose algo is the default."""
     from jaxrl.config import PRESETS, TrainConfig
     from jaxrl.learners import LEARNERS
 
     first = OneLineParser(add_help=False)
-    first.add_argument("--algo", default="ppo")
-    algo = first.parse_known_args(argv)[0].algo
+    for flag in ("--algo", "--resume", "--run-dir"):
+        first.add_argument(flag, default=None)
+    known = first.parse_known_args(argv)[0]
+    stored = stored_config(known.resume, known.run_dir)
+    algo = known.algo or (stored.algo if stored is not None else "ppo")
     if algo not in LEARNERS:
         fail(f"--algo={algo} is invalid: expected one of {', '.join(LEARNERS)}")
 
     parser = OneLineParser(prog="python -m experiments.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algo", default="ppo", help=f"learner: {', '.join(LEARNERS)} (default: ppo)")
+    parser.add_argument("--algo", default=None, help=f"learner: {', '.join(LEARNERS)} (default: ppo)")
     parser.add_argument("--preset", default=None, help=f"settings preset: {', '.join(PRESETS)}")
-    parser.add_argument("--run-dir", default=None, help="run folder (default: runs/<algo>-<env>-<time>)")
+    parser.add_argument(
+        "--run-dir",
+        default=None,
+        help="run folder (default: runs/<algo>-<env>-<time>); one holding this run continues it",
+    )
     parser.add_argument(
         "--resume", default=None, metavar="DIR", help="continue the run in DIR from its latest checkpoint"
     )
@@ -60,51 +81,110 @@ def parse(argv: list[str]):
     )
     learner_names = add_config_flags(parser, LEARNERS[algo].config_type)
     args = parser.parse_args(argv)
-    return args, given(args, loop_names + learner_names + ["num_seeds"])
+    return args, given(args, loop_names + learner_names + ["num_seeds"]), stored
+
+
+def stored_config(resume: str | None, run_dir: str | None) -> TrainConfig | None:
+    """The config of the run to continue: ``--resume``'s, or that of a ``--run-dir`` holding one."""
+    from jaxrl.config import ConfigError
+    from jaxrl.training import load_config
+
+    if resume is not None and run_dir is not None and Path(resume) != Path(run_dir):
+        fail(f"--resume={resume} and --run-dir={run_dir} name different folders; give one")
+    if resume is None and run_dir is None:
+        return None
+    folder, flag = (Path(resume), "--resume") if resume is not None else (Path(run_dir), "--run-dir")
+    if folder.exists() and not folder.is_dir():
+        fail(f"{flag}={folder} is a file, not a run folder")
+    if resume is not None and not folder.is_dir():
+        fail(f"--resume={folder}: no such run folder")
+    if resume is None and not (folder / "config.json").exists():
+        return None
+    try:
+        return load_config(folder)
+    except ConfigError as error:
+        fail(str(error))
+
+
+def command_config(algo: str, args: argparse.Namespace, overrides: dict[str, Any]) -> TrainConfig:
+    """The config the command line builds: defaults, then the preset, the flags, the scaling."""
+    import jaxrl
+    from jaxrl.config import scale_envs
+
+    config = jaxrl.make_config(algo, preset=args.preset, **overrides)
+    return config if args.scale_envs is None else scale_envs(config, args.scale_envs)
+
+
+def _show(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def check_unchanged(
+    stored: TrainConfig, args: argparse.Namespace, overrides: dict[str, Any], run_dir: Path
+) -> None:
+    """ConfigError naming the first flag whose value differs from the run's stored one (every
+    flag given may repeat its stored value; only the total steps may change)."""
+    from jaxrl.config import PRESETS, ConfigError, to_dict
+
+    fixed = {k: v for k, v in overrides.items() if k != "total_steps"}
+    command = json.loads(json.dumps(to_dict(command_config(args.algo or stored.algo, args, fixed))))
+    saved = json.loads(json.dumps(to_dict(stored)))
+    sources = {}  # field -> the flag that set it; a later one replaces an earlier, as in make_config
+    if args.algo is not None:
+        sources["algo"] = "--algo={}"
+    for field in PRESETS[args.preset] if args.preset else ():
+        sources[field] = f"--preset={args.preset} (which sets {field}={{}})"
+    for field in fixed:
+        sources[field] = "--" + FLAG_NAMES.get(field, field).replace("_", "-") + "={}"
+    if args.scale_envs is not None:
+        for field in ("num_envs", "num_minibatches"):
+            sources[field] = f"--scale-envs={args.scale_envs:g} (which makes {field}={{}})"
+    for field, source in sources.items():
+        if field != "total_steps" and command[field] != saved[field]:
+            raise ConfigError(
+                f"{source.format(_show(command[field]))} differs from the run's stored"
+                f" {field}={_show(saved[field])} ({run_dir / 'config.json'}); only --total-steps may"
+                f" change when resuming"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, overrides = parse(sys.argv[1:] if argv is None else argv)
+    args, overrides, stored = parse(sys.argv[1:] if argv is None else argv)
     import jaxrl
-    from jaxrl.config import ConfigError, scale_envs
+    from jaxrl import runlock
+    from jaxrl.config import ConfigError
     from jaxrl.parallel import mesh_for
+    from jaxrl.training import resume_config
 
     if args.distributed:
         from jaxrl.parallel import initialize_distributed
 
         initialize_distributed()
 
+    progress = not args.no_progress
     try:
-        if args.resume is not None:
-            extra = sorted(set(overrides) - {"total_steps"})
-            if extra or args.preset or args.run_dir or args.scale_envs is not None:
-                name = (
-                    extra[0]
-                    if extra
-                    else ("preset" if args.preset else "run_dir" if args.run_dir else "scale_envs")
-                )
-                fail(f"--{name.replace('_', '-')} cannot be changed when resuming; only --total-steps can")
-            if not Path(args.resume).is_dir():
-                fail(f"--resume={args.resume}: no such run folder")
-            run_dir = Path(args.resume)
-            config = jaxrl.load_config(run_dir)
-            print(f"resuming {run_dir} ({config.algo} on {config.env})", file=sys.stderr)
-            result = jaxrl.resume(run_dir, overrides.get("total_steps"), progress=not args.no_progress)
-        else:
-            config = jaxrl.make_config(args.algo, preset=args.preset, **overrides)
-            if args.scale_envs is not None:
-                config = scale_envs(config, args.scale_envs)
+        if stored is None:
+            config = command_config(args.algo or "ppo", args, overrides)
             mesh_for(config)  # enough devices for the environments, before anything is written
             run_dir = Path(
                 args.run_dir
                 or f"runs/{config.algo}-{config.env.replace('/', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
             )
-            if (run_dir / "config.json").exists():
-                fail(
-                    f"--run-dir={run_dir} already holds a run: resume it with --resume {run_dir} or choose another folder"
-                )
-            print(f"training {config.algo} on {config.env} into {run_dir}", file=sys.stderr)
-            result = jaxrl.train(config, run_dir, progress=not args.no_progress)
+            with runlock.hold(run_dir):
+                print(f"training {config.algo} on {config.env} into {run_dir}", file=sys.stderr)
+                result = jaxrl.train(config, run_dir, progress=progress)
+        else:
+            run_dir = Path(args.resume or args.run_dir)
+            check_unchanged(stored, args, overrides, run_dir)
+            config, done_steps = resume_config(run_dir, overrides.get("total_steps"))
+            mesh_for(config)
+            with runlock.hold(run_dir):
+                if done_steps is None:
+                    print(f"{run_dir} has no checkpoint yet: training it from the start", file=sys.stderr)
+                    result = jaxrl.train(config, run_dir, progress=progress)
+                else:
+                    print(f"resuming {run_dir} from step {done_steps}", file=sys.stderr)
+                    result = jaxrl.resume(run_dir, config.total_steps, progress=progress)
     except ConfigError as error:
         fail(str(error))
     except jaxrl.TrainingDiverged as error:

@@ -3,7 +3,9 @@ learner aux state, observation statistics, environment state, RNG and iteration 
 resumed run continues bit for bit. The state is stored as a flat dict of its non-empty leaves
 (Orbax cannot save zero-size arrays, which MJX's state holds) and rebuilt on restore from the
 tree structure of a freshly initialised state. Orbax writes each checkpoint to a temporary folder and renames
-it when complete, so a crash or interrupt never leaves a half-written latest checkpoint.
+it when complete, so a crash or interrupt never leaves a half-written latest checkpoint: a save
+killed midway leaves only that temporary folder, which restores ignore and the next save of the
+same step replaces.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+FOLDER = "checkpoints"
+
 
 def _flat(tree: Any) -> dict[str, Any]:
     leaves = jax.tree.leaves(tree)
@@ -23,7 +27,7 @@ def _flat(tree: Any) -> dict[str, Any]:
 
 def manager(run_dir: str | Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False)
-    return ocp.CheckpointManager(Path(run_dir).absolute() / "checkpoints", options=options)
+    return ocp.CheckpointManager(Path(run_dir).absolute() / FOLDER, options=options)
 
 
 def save(checkpoints: ocp.CheckpointManager, iteration: int, state: Any) -> None:
@@ -32,6 +36,9 @@ def save(checkpoints: ocp.CheckpointManager, iteration: int, state: Any) -> None
 
 
 def latest_iteration(run_dir: str | Path) -> int | None:
+    """The iteration of the latest complete checkpoint; None without one (creates nothing)."""
+    if not (Path(run_dir) / FOLDER).is_dir():
+        return None
     with manager(run_dir) as checkpoints:
         return checkpoints.latest_step()
 
@@ -41,7 +48,7 @@ def restore(run_dir: str | Path, abstract_state: Any) -> Any:
     with manager(run_dir) as checkpoints:
         step = checkpoints.latest_step()
         if step is None:
-            raise FileNotFoundError(f"no checkpoint in {Path(run_dir) / 'checkpoints'}")
+            raise FileNotFoundError(f"no checkpoint in {Path(run_dir) / FOLDER}")
         stored = checkpoints.restore(step, args=ocp.args.StandardRestore(_flat(abstract_state)))
     leaves, treedef = jax.tree.flatten(abstract_state)
     restored = [

@@ -280,8 +280,28 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
 
 
 def from_dict(values: dict[str, Any]) -> TrainConfig:
-    """Inverse of :func:`to_dict`."""
-    values = dict(values)
-    algo = values.pop("algo")
-    restored = {k: tuple(v) if isinstance(v, list) and k.endswith("hidden") else v for k, v in values.items()}
-    return make_config(algo, **restored)
+    """Inverse of :func:`to_dict`: JSON's lists become the config's tuples (layer sizes) and
+    float32 vectors (a swept hyperparameter, one value per seed). Every field must be present."""
+    from jaxrl import learners
+
+    algo = values.get("algo")
+    if algo not in learners.LEARNERS:
+        raise ConfigError(f"algo={algo!r} is invalid: expected one of {', '.join(learners.LEARNERS)}")
+    fields = [
+        f
+        for cls in (TrainConfig, learners.LEARNERS[algo].config_type)
+        for f in dataclasses.fields(cls)
+        if f.name not in ("learner", "algo")
+    ]
+    missing = [f.name for f in fields if f.name not in values]
+    if missing:
+        raise ConfigError(f"field {missing[0]!r} is missing")
+    return make_config(algo, **{f.name: _from_json(f, values[f.name]) for f in fields})
+
+
+def _from_json(f: dataclasses.Field, value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    if f.metadata.get("static"):
+        return tuple(value)
+    return np.asarray(value, np.float32)

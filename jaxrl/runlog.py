@@ -1,7 +1,9 @@
 """The run folder: ``config.json``, ``metrics.jsonl`` (one object per evaluation) and a
 learning-curve PNG, each written so that a crash cannot corrupt what was there before
 (whole-file writes go to a temporary file that is renamed; metric lines are appended and
-flushed). Plotting is headless (Agg). Nothing here touches JAX.
+flushed, after cutting off a line a crash left half-written). A config.json that cannot be
+read is a :class:`~jaxrl.config.ConfigError` naming the file. Plotting is headless (Agg).
+Nothing here touches JAX.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+
+from jaxrl.config import ConfigError
 
 CONFIG_FILE, METRICS_FILE, CURVE_FILE = "config.json", "metrics.jsonl", "learning_curve.png"
 
@@ -28,7 +32,17 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / CONFIG_FILE).read_text())
+    """The stored config as a dict; ConfigError, one line naming the file, if it cannot be read."""
+    path = run_dir / CONFIG_FILE
+    try:
+        values = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path} is not valid JSON ({error}): the file is corrupt or truncated") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} cannot be read: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} holds a JSON {type(values).__name__}, not a config object")
+    return values
 
 
 def _finite(value: Any) -> Any:
@@ -40,8 +54,14 @@ def _finite(value: Any) -> Any:
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
-    with open(run_dir / METRICS_FILE, "a") as f:
-        f.write(json.dumps({k: _finite(v) for k, v in record.items()}) + "\n")
+    """Append one line, after cutting off a trailing line that a crash left unfinished."""
+    line = json.dumps({k: _finite(v) for k, v in record.items()}) + "\n"
+    with open(run_dir / METRICS_FILE, "ab+") as f:
+        f.seek(0)
+        text = f.read()
+        if text and not text.endswith(b"\n"):
+            f.truncate(text.rfind(b"\n") + 1)
+        f.write(line.encode())
         f.flush()
         os.fsync(f.fileno())
 
@@ -60,10 +80,17 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def keep_metrics_until(run_dir: Path, env_steps: int) -> None:
-    """Drop records past ``env_steps`` (written after the checkpoint a resume starts from)."""
+    """Drop records past ``env_steps`` (written after the checkpoint a resume starts from) and
+    any line a crash cut short, in one atomic rewrite."""
     records = [r for r in read_metrics(run_dir) if r["env_steps"] <= env_steps]
     text = "".join(json.dumps(r) + "\n" for r in records)
     atomic_write(run_dir / METRICS_FILE, lambda p: p.write_text(text))
+
+
+def clear_outputs(run_dir: Path) -> None:
+    """Remove the metrics and learning curve of a run that starts over from its first step."""
+    for name in (METRICS_FILE, CURVE_FILE):
+        (run_dir / name).unlink(missing_ok=True)
 
 
 def plot_learning_curve(run_dir: Path, records: list[dict[str, Any]], title: str) -> None:

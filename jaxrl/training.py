@@ -5,7 +5,10 @@ The seeds of a run (``num_seeds``; member i uses ``seed + i`` and, for a swept h
 its i-th value) are one vmapped, jitted program. Training runs in chunks between evaluations;
 after each chunk the host evaluates, checks that the losses are finite, checkpoints and logs.
 A non-finite loss stops the run with :class:`TrainingDiverged` before anything is written, so
-the last checkpoint and metrics stay those of the last healthy chunk. The state is laid out over
+the last checkpoint and metrics stay those of the last healthy chunk. A run folder has one writer
+at a time (:mod:`jaxrl.runlock`); each evaluation's metrics line is written before its
+checkpoint, so a resume (from the latest complete checkpoint) finds every record it keeps and
+drops the rest. The state is laid out over
 the devices by :mod:`jaxrl.parallel` (environments split, the rest replicated). Command-line
 parsing lives in ``experiments/``; the loop's mathematics in :mod:`jaxrl.loop`.
 """
@@ -13,6 +16,7 @@ parsing lives in ``experiments/``; the loop's mathematics in :mod:`jaxrl.loop`.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from jaxrl import checkpoint, learners, parallel, runlog
+from jaxrl import checkpoint, learners, parallel, runlock, runlog
 from jaxrl.config import ConfigError, TrainConfig, from_dict, to_dict, validate
 from jaxrl.loop import Loop, TrainState, make_loop, observe
 
@@ -121,22 +125,54 @@ def train(
     """Train ``config.num_seeds`` seeds in one program; returns the final state and metrics.
 
     With ``run_dir``, writes the config, ``metrics.jsonl``, a learning curve and checkpoints
-    there. ``on_eval`` is called with each evaluation's record.
+    there, holding the folder's lock throughout. A folder holding a checkpoint is refused
+    (:func:`resume` continues it); one without (a run stopped before its first checkpoint) is
+    started over.
+    ``on_eval`` is called with each evaluation's record.
     """
-    from tqdm.auto import tqdm
-
     validate(config)
     mesh = parallel.mesh_for(config)
-    run_dir = Path(run_dir) if run_dir is not None else None
+    if run_dir is None:
+        return _train(config, mesh, None, progress, on_eval, _resume)
+    run_dir = Path(run_dir)
+    _check_not_a_file(run_dir)
+    with runlock.hold(run_dir):
+        if not _resume:
+            _prepare_fresh(run_dir)
+        return _train(config, mesh, run_dir, progress, on_eval, _resume)
+
+
+def _prepare_fresh(run_dir: Path) -> None:
+    """Refuse a folder holding a checkpoint; clear what a run stopped before its first one left."""
+    step = checkpoint.latest_iteration(run_dir)
+    if step is not None:
+        raise ConfigError(
+            f"{run_dir} already holds a run checkpointed at iteration {step}: continue it with"
+            f" --resume {run_dir} (jaxrl.resume) or choose another folder"
+        )
+    if (run_dir / runlog.CONFIG_FILE).is_file():
+        runlog.clear_outputs(run_dir)
+        shutil.rmtree(run_dir / checkpoint.FOLDER, ignore_errors=True)
+
+
+def _train(
+    config: TrainConfig,
+    mesh: Any,
+    run_dir: Path | None,
+    progress: bool,
+    on_eval: Callable[[dict[str, Any]], None] | None,
+    resuming: bool,
+) -> TrainResult:
+    from tqdm.auto import tqdm
+
     env, learner, loop = build(config)
     members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
     checkpoints = checkpoint.manager(run_dir) if run_dir is not None else None
     records: list[dict[str, Any]] = []
     elapsed_before = 0.0
-    if _resume:
+    if resuming:
         state = _restore_state(run_dir, loop, config)
-        done_steps = int(state.iteration[0]) * config.steps_per_iteration
-        runlog.keep_metrics_until(run_dir, done_steps)
+        runlog.keep_metrics_until(run_dir, int(state.iteration[0]) * config.steps_per_iteration)
         records = runlog.read_metrics(run_dir)
         elapsed_before = records[-1]["wall_time"] if records else 0.0
     else:
@@ -195,9 +231,9 @@ def train(
                 **_summarise(sums, count),
             }
             records.append(record)
-            if run_dir is not None:
-                checkpoint.save(checkpoints, iteration, state)
+            if run_dir is not None:  # metrics first: a checkpoint never lacks its record
                 runlog.append_metrics(run_dir, record)
+                checkpoint.save(checkpoints, iteration, state)
                 runlog.plot_learning_curve(run_dir, records, f"{config.algo} on {config.env}")
             bar.update(count * config.steps_per_iteration)
             train_return = record["train_return"]
@@ -219,19 +255,51 @@ def resume(
     run_dir: str | Path, total_steps: int | None = None, progress: bool = True, **kwargs: Any
 ) -> TrainResult:
     """Continue the run in ``run_dir`` from its latest checkpoint, to ``total_steps`` if given."""
-    config = load_config(run_dir)
-    if total_steps is not None:
-        config = config.replace(total_steps=total_steps)
-    if checkpoint.latest_iteration(run_dir) is None:
+    config, done_steps = resume_config(run_dir, total_steps)
+    if done_steps is None:
         raise ConfigError(f"--resume={run_dir} has no checkpoint to resume from")
     return train(config, run_dir, progress=progress, _resume=True, **kwargs)
 
 
+def resume_config(run_dir: str | Path, total_steps: int | None = None) -> tuple[TrainConfig, int | None]:
+    """The stored config of ``run_dir`` (to ``total_steps`` if given) and the environment steps
+    of its latest checkpoint (None without one); ConfigError if ``total_steps`` is below them."""
+    config = load_config(run_dir)
+    if total_steps is not None:
+        config = config.replace(total_steps=total_steps)
+        validate(config)
+    iteration = checkpoint.latest_iteration(run_dir)
+    if iteration is None:
+        return config, None
+    done_steps = iteration * config.steps_per_iteration
+    if config.total_steps < done_steps:
+        raise ConfigError(
+            f"--total-steps={config.total_steps} is less than the {done_steps} steps {run_dir} has"
+            f" already trained; the total may only grow"
+        )
+    return config, done_steps
+
+
+def _check_not_a_file(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is a file, not a run folder")
+
+
 def load_config(run_dir: str | Path) -> TrainConfig:
-    path = Path(run_dir) / runlog.CONFIG_FILE
+    """The config stored in ``run_dir``; ConfigError, one line naming the file, if it is missing,
+    unreadable or not a valid config."""
+    run_dir = Path(run_dir)
+    _check_not_a_file(run_dir)
+    path = run_dir / runlog.CONFIG_FILE
     if not path.is_file():
-        raise ConfigError(f"run folder {str(run_dir)!r} has no {runlog.CONFIG_FILE}: not a jaxrl run folder")
-    return from_dict(runlog.read_config(Path(run_dir)))
+        raise ConfigError(f"{run_dir} has no {runlog.CONFIG_FILE}: not a jaxrl run folder")
+    values = runlog.read_config(run_dir)
+    try:
+        return from_dict(values)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{path} holds values that do not form a config: {error}") from None
 
 
 def _restored_run(run_dir: str | Path) -> tuple[TrainConfig, Loop, Any, TrainState]:

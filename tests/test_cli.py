@@ -65,7 +65,7 @@ def test_train_resume_evaluate(tmp_path, algo):
         ([*TINY, "--total-steps", "10"], "--total-steps=10"),
         (["--preset", "gpu"], "--preset=gpu"),
         (["--resume", "/nonexistent/run"], "no such run folder"),
-        (["--resume", ".", "--num-envs", "8"], "cannot be changed when resuming"),
+        (["--resume", "."], "has no config.json: not a jaxrl run folder"),
         ([*TINY, "--scale-envs", "0.3"], "--scale-envs=0.3"),
         ([*TINY, "--num-devices", "3"], "--num-devices=3"),
     ],
@@ -83,7 +83,8 @@ def test_evaluate_rejects_missing_run_folder(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_train_refuses_to_overwrite_a_run(tmp_path):
+def test_train_refuses_a_run_folder_with_an_invalid_config(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     result = cli("train", *TINY, "--total-steps", "1024", "--run-dir", str(tmp_path))
-    assert result.returncode == 2 and "already holds a run" in result.stderr
+    assert result.returncode == 2 and f"{tmp_path / 'config.json'}: algo=None is invalid" in result.stderr
+    assert (tmp_path / "config.json").read_text() == "{}"

@@ -106,6 +106,23 @@ def observe(config: TrainConfig, stats: normalize.RunningStats, obs: jax.Array) 
     return normalize.normalize(stats, obs) if config.normalize_obs else obs
 
 
+def policy_action(
+    learner: Learner,
+    config: TrainConfig,
+    params: Any,
+    stats: normalize.RunningStats,
+    obs: jax.Array,
+    key: jax.Array | None,
+    deterministic: bool = False,
+) -> tuple[jax.Array, Any]:
+    """The one acting path (rollouts, evaluation, loaded policies): the learner's action for a raw
+    observation and its extras (None when ``deterministic``, which ignores ``key``)."""
+    seen = observe(config, stats, obs)
+    if deterministic:
+        return learner.act_deterministic(params, seen, config.learner), None
+    return learner.act(params, seen, key, config.learner)
+
+
 def minibatch_indices(key: jax.Array, config: TrainConfig) -> jax.Array:
     """One epoch's minibatches as int32 indices [num_minibatches, minibatch_size] into the
     iteration's batch flattened time-major ([unroll_length * segments], one segment being one
@@ -146,7 +163,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
 
     def rollout(params, stats, env_state, key, config: TrainConfig):
         def step(env_state, key):
-            action, extras = learner.act(params, observe(config, stats, env_state.obs), key, config.learner)
+            action, extras = policy_action(learner, config, params, stats, env_state.obs, key)
             next_state = train_env.step(env_state, action)
             done = jnp.maximum(next_state.terminated, next_state.truncated)
             transition = Transition(
@@ -311,11 +328,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
 
         def step(carry, key):
             env_state, total, length, alive = carry
-            obs = observe(config, stats, env_state.obs)
-            if deterministic:
-                action = learner.act_deterministic(params, obs, config.learner)
-            else:
-                action = learner.act(params, obs, key, config.learner)[0]
+            action, _ = policy_action(learner, config, params, stats, env_state.obs, key, deterministic)
             env_state = step_all(env_state, action)
             total = total + jnp.where(alive, env_state.reward, 0.0)
             length = length + alive

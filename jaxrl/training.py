@@ -29,7 +29,7 @@ import numpy as np
 import envs
 from jaxrl import checkpoint, learners, parallel, runlock, runlog
 from jaxrl.config import ConfigError, TrainConfig, from_dict, to_dict, validate
-from jaxrl.loop import Loop, TrainState, make_loop, observe
+from jaxrl.loop import Loop, TrainState, make_loop, policy_action
 
 LOSS_KEYS_EXCLUDED = ("episodes", "episode_return_sum")
 
@@ -320,14 +320,11 @@ def policy_of(
     """
     _, learner, _ = build(config)
     params, stats = jax.tree.map(lambda x: x[seed_index], (state.params, state.obs_stats))
-    learner_config = jax.tree.map(lambda x: x[seed_index], member_configs(config)).learner
+    config_of_seed = jax.tree.map(lambda x: x[seed_index], member_configs(config))
 
     @jax.jit
     def policy(obs: jax.Array, key: jax.Array) -> jax.Array:
-        obs = observe(config, stats, obs)
-        if deterministic:
-            return learner.act_deterministic(params, obs, learner_config)
-        return learner.act(params, obs, key, learner_config)[0]
+        return policy_action(learner, config_of_seed, params, stats, obs, key, deterministic)[0]
 
     return policy
 

@@ -6,7 +6,7 @@
 Every field of the loop's config and of the chosen learner's config is a flag (``--help`` lists
 them with their defaults: MuJoCo Playground's DM Control PPO settings; ``--preset cpu`` sets the
 CPU preset). The run folder receives the config, ``metrics.jsonl``, a learning curve and
-checkpoints. Invalid input exits with code 2 and one line on stderr before anything compiles.
+checkpoints; ``--logger tensorboard`` / ``--logger wandb`` log the same metrics there too. Invalid input exits with code 2 and one line on stderr before anything compiles.
 """
 
 from __future__ import annotations
@@ -43,6 +43,14 @@ def parse(argv: list[str]):
         help="seeds trained side by side in one program (default: 1)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--logger",
+        action="append",
+        default=[],
+        choices=("jsonl", "tensorboard", "wandb"),
+        help="also log to tensorboard (<run>/tensorboard) or wandb (offline without an API key);"
+        " repeatable; metrics.jsonl is always written",
+    )
     parser.add_argument(
         "--scale-envs",
         type=float,
@@ -89,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
             run_dir = Path(args.resume)
             config = jaxrl.load_config(run_dir)
             print(f"resuming {run_dir} ({config.algo} on {config.env})", file=sys.stderr)
-            result = jaxrl.resume(run_dir, overrides.get("total_steps"), progress=not args.no_progress)
+            result = jaxrl.resume(
+                run_dir, overrides.get("total_steps"), progress=not args.no_progress, loggers=args.logger
+            )
         else:
             config = jaxrl.make_config(args.algo, preset=args.preset, **overrides)
             if args.scale_envs is not None:
@@ -104,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"--run-dir={run_dir} already holds a run: resume it with --resume {run_dir} or choose another folder"
                 )
             print(f"training {config.algo} on {config.env} into {run_dir}", file=sys.stderr)
-            result = jaxrl.train(config, run_dir, progress=not args.no_progress)
+            result = jaxrl.train(config, run_dir, progress=not args.no_progress, loggers=args.logger)
     except ConfigError as error:
         fail(str(error))
     except jaxrl.TrainingDiverged as error:

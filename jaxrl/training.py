@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,6 +24,7 @@ import numpy as np
 
 import envs
 from jaxrl import checkpoint, learners, parallel, runlog
+from jaxrl import loggers as loggers_module
 from jaxrl.config import ConfigError, TrainConfig, from_dict, to_dict, validate
 from jaxrl.loop import Loop, TrainState, make_loop, observe
 
@@ -116,12 +117,14 @@ def train(
     run_dir: str | Path | None = None,
     progress: bool = True,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
+    loggers: Sequence[str] = (),
     _resume: bool = False,
 ) -> TrainResult:
     """Train ``config.num_seeds`` seeds in one program; returns the final state and metrics.
 
     With ``run_dir``, writes the config, ``metrics.jsonl``, a learning curve and checkpoints
-    there. ``on_eval`` is called with each evaluation's record.
+    there. ``on_eval`` is called with each evaluation's record. ``loggers`` (``"tensorboard"``,
+    ``"wandb"``; they need ``run_dir``) receive every record too (:mod:`jaxrl.loggers`).
     """
     from tqdm.auto import tqdm
 
@@ -145,6 +148,10 @@ def train(
         state = jax.jit(init, out_shardings=shardings)(keys, members)
     if run_dir is not None:
         runlog.write_config(run_dir, to_dict(config))
+    if loggers and run_dir is None:
+        raise ConfigError(f"loggers {', '.join(loggers)} need a run folder")
+    start_step = int(state.iteration[0]) * config.steps_per_iteration
+    writers = loggers_module.make(loggers, run_dir, to_dict(config), start_step) if loggers else []
 
     started = time.perf_counter()
     run = _compiled_chunk(loop, config, mesh, state, members)
@@ -198,6 +205,8 @@ def train(
             if run_dir is not None:
                 checkpoint.save(checkpoints, iteration, state)
                 runlog.append_metrics(run_dir, record)
+                for writer in writers:
+                    writer.log(record)
                 runlog.plot_learning_curve(run_dir, records, f"{config.algo} on {config.env}")
             bar.update(count * config.steps_per_iteration)
             train_return = record["train_return"]
@@ -212,6 +221,8 @@ def train(
         bar.close()
         if checkpoints is not None:
             checkpoints.close()
+        for writer in writers:
+            writer.close()
     return TrainResult(state, records, config)
 
 

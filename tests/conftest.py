@@ -1,8 +1,13 @@
-"""Shared helpers: a tiny, fast config of any learner on the pure-JAX point-mass task."""
+"""Shared helpers: a tiny, fast config of any learner on the pure-JAX point-mass task. MuJoCo
+renders headless (EGL) in tests: ``MUJOCO_GL`` must be set before MuJoCo is first imported."""
+
+import os
 
 import pytest
 
-import jaxrl
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import jaxrl  # noqa: E402
 
 TINY = dict(
     env="toy/pointmass",

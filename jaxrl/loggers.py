@@ -61,12 +61,13 @@ class TensorBoardLogger:
 
 
 def read_tensorboard(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar of the run's TensorBoard event files as ``name -> [(step, value), ...]``,
-    read with the protobufs ``tensorboardX`` ships (TFRecord framing: length, its CRC, the
-    event, its CRC)."""
+    """Every scalar of the run's TensorBoard event files as ``name -> [(step, value), ...]`` in
+    step order, read with the protobufs ``tensorboardX`` ships (TFRecord framing: length, its
+    CRC, the event, its CRC). A later file's value for a step replaces an earlier one's, as
+    TensorBoard's purge does after a resume."""
     from tensorboardX.proto import event_pb2
 
-    curves: dict[str, list[tuple[int, float]]] = {}
+    curves: dict[str, dict[int, float]] = {}
     for path in sorted((Path(run_dir) / TENSORBOARD_DIR).glob("events.out.tfevents.*")):
         data, offset = path.read_bytes(), 0
         while offset + 12 <= len(data):
@@ -74,8 +75,8 @@ def read_tensorboard(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
             event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
             offset += 12 + length + 4
             for value in event.summary.value:
-                curves.setdefault(value.tag, []).append((event.step, value.simple_value))
-    return curves
+                curves.setdefault(value.tag, {})[event.step] = value.simple_value
+    return {tag: sorted(points.items()) for tag, points in curves.items()}
 
 
 def wandb_mode() -> str:

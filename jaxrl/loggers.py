@@ -111,11 +111,20 @@ class WandbLogger:
         self.run.finish()
 
 
-def make(names: Sequence[str], run_dir: Path, config: dict[str, Any], start_step: int = 0) -> list[Logger]:
-    """Loggers for ``names`` (``jsonl``, always written with a run folder, adds none)."""
+def check(names: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` (one line) for an unknown logger or a missing backend."""
+    import importlib.util
+
     unknown = [n for n in names if n not in LOGGERS]
     if unknown:
         raise ConfigError(f"--logger={unknown[0]} is invalid: expected one of {', '.join(LOGGERS)}")
+    if "wandb" in names and importlib.util.find_spec("wandb") is None:
+        raise ConfigError("--logger=wandb needs the wandb package: pip install -e '.[wandb]'")
+
+
+def make(names: Sequence[str], run_dir: Path, config: dict[str, Any], start_step: int = 0) -> list[Logger]:
+    """Loggers for ``names`` (``jsonl``, always written with a run folder, adds none)."""
+    check(names)
     made: list[Logger] = []
     for name in dict.fromkeys(names):
         if name == "tensorboard":

@@ -146,10 +146,11 @@ def train(
         init = jax.vmap(loop.init)
         shardings = parallel.state_shardings(jax.eval_shape(init, keys, members), mesh, config.num_envs)
         state = jax.jit(init, out_shardings=shardings)(keys, members)
-    if run_dir is not None:
-        runlog.write_config(run_dir, to_dict(config))
     if loggers and run_dir is None:
         raise ConfigError(f"loggers {', '.join(loggers)} need a run folder")
+    loggers_module.check(loggers)
+    if run_dir is not None:
+        runlog.write_config(run_dir, to_dict(config))
     start_step = int(state.iteration[0]) * config.steps_per_iteration
     writers = loggers_module.make(loggers, run_dir, to_dict(config), start_step) if loggers else []
 

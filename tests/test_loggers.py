@@ -3,7 +3,11 @@ network, no API key). TensorBoard is read back in tests/test_cli.py."""
 
 import math
 
+import pytest
+
+import jaxrl
 from jaxrl import loggers
+from jaxrl.config import ConfigError
 
 RECORDS = [
     {"env_steps": 256, "eval_return": 1.5, "eval_return_per_seed": [1.0, 2.0], "train_return": None},
@@ -33,3 +37,9 @@ def test_wandb_logs_offline_without_a_network(tmp_path, monkeypatch):
     logger.close()
     (run,) = (tmp_path / "wandb").glob("offline-run-*")
     assert next(run.glob("run-*.wandb")).stat().st_size > 0
+
+
+def test_unknown_logger_fails_with_one_line_before_the_config_is_written(tiny_config, tmp_path):
+    with pytest.raises(ConfigError, match="--logger=mlflow is invalid"):
+        jaxrl.train(tiny_config(), tmp_path / "run", progress=False, loggers=["mlflow"])
+    assert not (tmp_path / "run" / "config.json").exists()

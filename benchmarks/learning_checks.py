@@ -1,6 +1,6 @@
 """The learning-quality checks: each learner must reach a return threshold within a budget.
 
-    python -m benchmarks.learning_checks                       # every check (about 4 minutes on 2 cores)
+    python -m benchmarks.learning_checks                       # every check (6.6 minutes on 2 busy cores)
     python -m benchmarks.learning_checks --algos ppo fpo --checks pointmass
 
 These runs train long enough to prove that a learner learns well, so they live here rather than

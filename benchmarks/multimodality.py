@@ -211,10 +211,7 @@ def write(rows: list[dict[str, Any]], args, launch: dict[str, str]) -> None:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     env = rows[0]["env"]
     goals = np.asarray(task_of(multigoal_config(rows[0]["algo"], 1, env=env)).goals)
@@ -223,9 +220,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     )
     directions = 0.9 * limit * goals / np.linalg.norm(goals, axis=-1, keepdims=True)
     seeds = len(rows[0]["actions"])
-    figure, axes = plt.subplots(
-        len(rows), seeds, figsize=(2.2 * seeds, 2.2 * len(rows)), squeeze=False, sharex=True, sharey=True
-    )
+    figure = Figure(figsize=(2.2 * seeds, 2.2 * len(rows)))
+    axes = figure.subplots(len(rows), seeds, squeeze=False, sharex=True, sharey=True)
     for row, line in zip(rows, axes, strict=True):
         for seed, ax in enumerate(line):
             actions = np.asarray(row["actions"][seed])
@@ -240,7 +236,6 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     figure.suptitle(f"{env}: sampled actions at the start (stars: goal directions)", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=110)
-    plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -151,12 +151,10 @@ def table(rows: list[dict[str, Any]], env: str) -> list[str]:
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     """Steps per second and memory against the number of environments, one line per learner."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (speed_ax, memory_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    figure = Figure(figsize=(10, 4))
+    speed_ax, memory_ax = figure.subplots(1, 2)
     for label in dict.fromkeys((r["algo"], r["chain_steps"]) for r in rows):
         series = [r for r in rows if (r["algo"], r["chain_steps"]) == label]
         name = label[0] if label[1] is None else f"{label[0]} K={label[1]}"
@@ -176,7 +174,6 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=110)
-    plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> None:

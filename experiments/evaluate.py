@@ -1,10 +1,16 @@
 """Evaluate a run's latest checkpoint: mean and standard deviation of the episode return.
 
 python -m experiments.evaluate --run-dir runs/ppo-CartpoleBalance-... --episodes 100
+python -m experiments.evaluate --run-dir runs/ppo-CartpoleBalance-... --video out.mp4
+
+``--video`` (MP4, or GIF by its name) also renders episodes of the deterministic policy: MuJoCo's
+renderer for the MuJoCo Playground and Brax tasks (``MUJOCO_GL`` defaults to ``egl`` here, so it
+runs headless), 2-D trajectories for the toy tasks.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,14 +25,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--stochastic", action="store_true", help="sample actions instead of the deterministic policy"
     )
+    parser.add_argument("--video", default=None, metavar="PATH", help="write a video (.mp4 or .gif) to PATH")
+    parser.add_argument("--video-episodes", type=int, default=1, help="episodes in the video (default: 1)")
+    parser.add_argument("--width", type=int, default=320, help="video width in pixels (default: 320)")
+    parser.add_argument("--height", type=int, default=240, help="video height in pixels (default: 240)")
+    parser.add_argument("--camera", default=None, help="MuJoCo camera name (default: the free camera)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.episodes <= 0:
-        fail(f"--episodes={args.episodes} is invalid: expected a positive integer")
+    for name in ("episodes", "video_episodes", "width", "height"):
+        if getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')}={getattr(args, name)} is invalid: expected a positive integer")
+    if args.video is not None and Path(args.video).suffix.lower() not in (".mp4", ".gif"):
+        fail(f"--video={args.video} is invalid: expected a .mp4 or .gif file name")
     if Path(args.run_dir).exists() and not Path(args.run_dir).is_dir():
         fail(f"--run-dir={args.run_dir} is a file, not a run folder")
     if not Path(args.run_dir).is_dir():
         fail(f"--run-dir={args.run_dir}: no such run folder")
 
+    if args.video is not None:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # before MuJoCo is imported: headless rendering
     import numpy as np
 
     import jaxrl
@@ -43,6 +59,19 @@ def main(argv: list[str] | None = None) -> None:
             f"seed {index}: return {np.mean(seed_returns):.2f} +- {np.std(seed_returns):.2f} over {args.episodes} episodes"
         )
     print(f"all: return {np.mean(returns):.2f} +- {np.std(returns):.2f} over {returns.size} episodes")
+    if args.video is not None:
+        from jaxrl import video
+
+        frames, fps = video.run_frames(
+            args.run_dir,
+            args.video_episodes,
+            args.seed,
+            width=args.width,
+            height=args.height,
+            camera=args.camera,
+        )
+        path = video.write(args.video, frames, fps)
+        print(f"video: {len(frames)} frames at {fps:.0f} fps in {path}")
 
 
 if __name__ == "__main__":

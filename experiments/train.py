@@ -7,10 +7,11 @@
 Every field of the loop's config and of the chosen learner's config is a flag (``--help`` lists
 them with their defaults: MuJoCo Playground's DM Control PPO settings; ``--preset cpu`` sets the
 CPU preset). The run folder receives the config, ``metrics.jsonl``, a learning curve and
-checkpoints. A folder that holds a run is continued from its latest checkpoint: by ``--resume``,
-or by rerunning the command with its ``--run-dir``; any flag given must then repeat the run's
-stored value, except ``--total-steps``, which may grow. Invalid input exits with code 2 and one
-line on stderr before anything compiles, and changes nothing in the run folder.
+checkpoints; ``--logger tensorboard`` / ``--logger wandb`` log the same metrics there too. A
+folder that holds a run is continued from its latest checkpoint: by ``--resume``, or by rerunning
+the command with its ``--run-dir``; any flag given must then repeat the run's stored value,
+except ``--total-steps``, which may grow. Invalid input exits with code 2 and one line on stderr
+before anything compiles, and changes nothing in the run folder.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any], TrainCon
         help="seeds trained side by side in one program (default: 1)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--logger",
+        action="append",
+        default=[],
+        choices=("jsonl", "tensorboard", "wandb"),
+        help="also log to tensorboard (<run>/tensorboard) or wandb (offline without an API key);"
+        " repeatable; metrics.jsonl is always written",
+    )
     parser.add_argument(
         "--scale-envs",
         type=float,
@@ -172,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             with runlock.hold(run_dir):
                 print(f"training {config.algo} on {config.env} into {run_dir}", file=sys.stderr)
-                result = jaxrl.train(config, run_dir, progress=progress)
+                result = jaxrl.train(config, run_dir, progress=progress, loggers=args.logger)
         else:
             run_dir = Path(args.resume or args.run_dir)
             check_unchanged(stored, args, overrides, run_dir)
@@ -181,10 +190,10 @@ def main(argv: list[str] | None = None) -> None:
             with runlock.hold(run_dir):
                 if done_steps is None:
                     print(f"{run_dir} has no checkpoint yet: training it from the start", file=sys.stderr)
-                    result = jaxrl.train(config, run_dir, progress=progress)
+                    result = jaxrl.train(config, run_dir, progress=progress, loggers=args.logger)
                 else:
                     print(f"resuming {run_dir} from step {done_steps}", file=sys.stderr)
-                    result = jaxrl.resume(run_dir, config.total_steps, progress=progress)
+                    result = jaxrl.resume(run_dir, config.total_steps, progress=progress, loggers=args.logger)
     except ConfigError as error:
         fail(str(error))
     except jaxrl.TrainingDiverged as error:

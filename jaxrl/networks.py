@@ -18,15 +18,13 @@ class MLP(nn.Module):
 
     hidden: Sequence[int]
     out: int
-    final_scale: float = 1.0
     activation: Callable[[jax.Array], jax.Array] = nn.swish
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width in self.hidden:
             x = self.activation(nn.Dense(width, kernel_init=nn.initializers.lecun_uniform())(x))
-        init = nn.initializers.variance_scaling(self.final_scale, "fan_in", "uniform")
-        return nn.Dense(self.out, kernel_init=init)(x)
+        return nn.Dense(self.out, kernel_init=nn.initializers.lecun_uniform())(x)
 
 
 def time_embedding(t: jax.Array, dim: int) -> jax.Array:

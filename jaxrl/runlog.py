@@ -2,8 +2,9 @@
 learning-curve PNG, each written so that a crash cannot corrupt what was there before
 (whole-file writes go to a temporary file that is renamed; metric lines are appended and
 flushed, after cutting off a line a crash left half-written). A config.json that cannot be
-read is a :class:`~jaxrl.config.ConfigError` naming the file. Plotting is headless (Agg).
-Nothing here touches JAX.
+read is a :class:`~jaxrl.config.ConfigError` naming the file. Plotting draws on a bare
+matplotlib ``Figure``, never through pyplot, so it needs no display and leaves the caller's
+backend alone. Nothing here touches JAX.
 """
 
 from __future__ import annotations
@@ -100,15 +101,13 @@ def plot_learning_curve(run_dir: Path, records: list[dict[str, Any]], title: str
 def plot_curves(path: Path, series: dict[str, list[dict[str, Any]]], title: str) -> None:
     """Evaluation return against environment steps and wall time, one colour per series: each
     seed faint, their mean bold."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     series = {label: records for label, records in series.items() if records}
     if not series:
         return
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2, sharey=True)
     for index, (label, records) in enumerate(series.items()):
         colour = f"C{index}"
         per_seed = [r.get("eval_return_per_seed") or [r["eval_return"]] for r in records]
@@ -125,4 +124,3 @@ def plot_curves(path: Path, series: dict[str, list[dict[str, Any]]], title: str)
     fig.suptitle(title)
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png"))
-    plt.close(fig)

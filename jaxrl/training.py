@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,6 +28,7 @@ import numpy as np
 
 import envs
 from jaxrl import checkpoint, learners, parallel, runlock, runlog
+from jaxrl import loggers as loggers_module
 from jaxrl.config import ConfigError, TrainConfig, from_dict, to_dict, validate
 from jaxrl.loop import Loop, TrainState, make_loop, policy_action
 
@@ -120,6 +121,7 @@ def train(
     run_dir: str | Path | None = None,
     progress: bool = True,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
+    loggers: Sequence[str] = (),
     _resume: bool = False,
 ) -> TrainResult:
     """Train ``config.num_seeds`` seeds in one program; returns the final state and metrics.
@@ -127,19 +129,23 @@ def train(
     With ``run_dir``, writes the config, ``metrics.jsonl``, a learning curve and checkpoints
     there, holding the folder's lock throughout. A folder holding a checkpoint is refused
     (:func:`resume` continues it); one without (a run stopped before its first checkpoint) is
-    started over.
-    ``on_eval`` is called with each evaluation's record.
+    started over. ``on_eval`` is called with each evaluation's record. ``loggers``
+    (``"tensorboard"``, ``"wandb"``; they need ``run_dir``) receive every record too
+    (:mod:`jaxrl.loggers`).
     """
     validate(config)
     mesh = parallel.mesh_for(config)
+    if loggers and run_dir is None:
+        raise ConfigError(f"loggers {', '.join(loggers)} need a run folder")
+    loggers_module.check(loggers)
     if run_dir is None:
-        return _train(config, mesh, None, progress, on_eval, _resume)
+        return _train(config, mesh, None, progress, on_eval, loggers, _resume)
     run_dir = Path(run_dir)
     _check_not_a_file(run_dir)
     with runlock.hold(run_dir):
         if not _resume:
             _prepare_fresh(run_dir)
-        return _train(config, mesh, run_dir, progress, on_eval, _resume)
+        return _train(config, mesh, run_dir, progress, on_eval, loggers, _resume)
 
 
 def _prepare_fresh(run_dir: Path) -> None:
@@ -161,6 +167,7 @@ def _train(
     run_dir: Path | None,
     progress: bool,
     on_eval: Callable[[dict[str, Any]], None] | None,
+    loggers: Sequence[str],
     resuming: bool,
 ) -> TrainResult:
     from tqdm.auto import tqdm
@@ -181,6 +188,8 @@ def _train(
         state = jax.jit(init, out_shardings=shardings)(keys, members)
     if run_dir is not None:
         runlog.write_config(run_dir, to_dict(config))
+    start_step = int(state.iteration[0]) * config.steps_per_iteration
+    writers = loggers_module.make(loggers, run_dir, to_dict(config), start_step) if loggers else []
 
     started = time.perf_counter()
     run = _compiled_chunk(loop, config, mesh, state, members)
@@ -233,6 +242,8 @@ def _train(
             records.append(record)
             if run_dir is not None:  # metrics first: a checkpoint never lacks its record
                 runlog.append_metrics(run_dir, record)
+                for writer in writers:
+                    writer.log(record)
                 checkpoint.save(checkpoints, iteration, state)
                 runlog.plot_learning_curve(run_dir, records, f"{config.algo} on {config.env}")
             bar.update(count * config.steps_per_iteration)
@@ -248,6 +259,8 @@ def _train(
         bar.close()
         if checkpoints is not None:
             checkpoints.close()
+        for writer in writers:
+            writer.close()
     return TrainResult(state, records, config)
 
 

@@ -1,4 +1,4 @@
-"""The quickstart notebook runs headless from top to bottom."""
+"""The quickstart notebook runs headless from top to bottom and shows its video inline."""
 
 import os
 from pathlib import Path
@@ -23,3 +23,10 @@ def test_quickstart_notebook_executes():
         for output in cell.outputs
     )
     assert "evaluation:" in printed
+    html = "".join(
+        output.get("data", {}).get("text/html", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+    assert "<video" in html and "base64" in html

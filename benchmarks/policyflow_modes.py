@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     launch = provenance("benchmarks.policyflow_modes", argv)
     print(f"{args.label}: policyflow on {args.env} x {args.seeds} seeds", file=sys.stderr, flush=True)
     row = measure(args.env, args.seeds, overrides, args.samples)
-    shown = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in overrides.items()}
+    shown = {k: [float(f"{x:.6g}") for x in v] if hasattr(v, "tolist") else v for k, v in overrides.items()}
     row = {"label": args.label, "overrides": shown, **row, **launch}
     path = args.out / f"{args.name}.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else []

@@ -76,7 +76,9 @@ class MultiGoal6:
 
     observation_size = 4
     action_size = 2
-    goals = (5.0 * np.stack([np.cos(np.arange(6) * np.pi / 3), np.sin(np.arange(6) * np.pi / 3)], -1)).astype(np.float32)
+    goals = (5.0 * np.stack([np.cos(np.arange(6) * np.pi / 3), np.sin(np.arange(6) * np.pi / 3)], -1)).astype(
+        np.float32
+    )
     start_obs = np.zeros(4, np.float32)  # the origin at rest, equally far from all six goals
     arrival_radius = 1.0  # within it the distance reward is above 1.5 of its 2 per step
 

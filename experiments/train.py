@@ -228,11 +228,15 @@ def supervise(argv: list[str], args: argparse.Namespace) -> NoReturn:
         if -code == signal.SIGABRT
         else f"its training was killed by {signal.Signals(-code).name}"
     )
+    fail(stopped(args, cause), code=1)
+
+
+def stopped(args: argparse.Namespace, cause: str) -> str:
+    """The line a process of a distributed run ends with when the run cannot go on."""
     who = "this process" if args.process_id is None else f"process {args.process_id}"
-    fail(
+    return (
         f"{who} stopped: {cause}; the run folder keeps its latest checkpoint: rerun the same command"
-        f" in every process to resume",
-        code=1,
+        f" in every process to resume"
     )
 
 
@@ -256,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get(WORKER) != "1":
             supervise(argv, args)
         join(args)
+    import jax
+
     import jaxrl
     from jaxrl.config import ConfigError
     from jaxrl.parallel import is_writer, mesh_for
@@ -290,6 +296,14 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(error))
     except jaxrl.TrainingDiverged as error:
         fail(f"training diverged: {error}", code=1)
+    except jax.errors.JaxRuntimeError as error:
+        if not args.distributed:
+            raise
+        cause = (
+            f"a collective failed ({str(error).splitlines()[0]}), most likely because another process died"
+        )
+        print(f"error: {stopped(args, cause)}", file=sys.stderr, flush=True)
+        os._exit(1)  # not sys.exit: JAX's shutdown would wait for the dead process, then abort
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; the latest checkpoint is kept: continue with --resume {run_dir}", file=sys.stderr

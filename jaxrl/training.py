@@ -150,11 +150,25 @@ def train(
 @contextlib.contextmanager
 def hold(run_dir: str | Path) -> Iterator[None]:
     """:func:`jaxrl.runlock.hold` in the process that writes the run folder (process 0); the
-    other processes of a distributed run write nothing but their share of each checkpoint."""
-    if not parallel.is_writer():
-        yield
+    other processes of a distributed run write nothing but their share of each checkpoint, and
+    learn from process 0 whether the folder is busy, so that all of them refuse it together."""
+    if jax.process_count() == 1:
+        with runlock.hold(run_dir):
+            yield
         return
-    with runlock.hold(run_dir):
+    from jax.experimental import multihost_utils
+
+    with contextlib.ExitStack() as stack:
+        busy = None
+        if parallel.is_writer():
+            try:
+                stack.enter_context(runlock.hold(run_dir))
+            except runlock.RunFolderBusy as error:
+                busy = error
+        if multihost_utils.broadcast_one_to_all(np.int32(busy is not None)):
+            raise busy or runlock.RunFolderBusy(
+                f"{run_dir} is being written by another trainer (see process 0)"
+            )
         yield
 
 

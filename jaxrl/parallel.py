@@ -9,8 +9,10 @@ losses, the advantage standardisation and the observation statistics reduce over
 batch, so gradients and statistics are all-reduced by the compiler and training on N devices
 equals training on one for the same global batch up to floating-point summation order.
 ``num_devices = 0`` (the default) uses every device JAX sees; under
-:func:`initialize_distributed` that is every device of every host. This module does not choose
-batch sizes (see ``--scale-envs``) and does not shard evaluation, which is replicated.
+:func:`initialize_distributed` that is every device of every process, and a run of several
+processes must use them all (each process drives its own devices; :func:`is_writer` is the one
+that writes the run folder). This module does not choose batch sizes (see ``--scale-envs``) and
+does not shard evaluation, which is replicated.
 """
 
 from __future__ import annotations

@@ -17,10 +17,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from envs.core import State
 
-GOALS = jnp.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+GOALS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]], np.float32)  # host: no device at import
 
 
 class MultiGoal:
@@ -34,7 +35,7 @@ class MultiGoal:
     observation_size = 2
     action_size = 2
     goals = GOALS
-    start_obs = jnp.zeros(2)  # the origin, where every goal is equally good
+    start_obs = np.zeros(2, np.float32)  # the origin, where every goal is equally good
 
     def __init__(self, episode_length: int = 25, max_speed: float = 0.15, goal_radius: float = 0.1):
         self.episode_length = episode_length
@@ -75,8 +76,10 @@ class MultiGoal6:
 
     observation_size = 4
     action_size = 2
-    goals = 5.0 * jnp.stack([jnp.cos(jnp.arange(6) * jnp.pi / 3), jnp.sin(jnp.arange(6) * jnp.pi / 3)], -1)
-    start_obs = jnp.zeros(4)  # the origin at rest, equally far from all six goals
+    goals = (5.0 * np.stack([np.cos(np.arange(6) * np.pi / 3), np.sin(np.arange(6) * np.pi / 3)], -1)).astype(
+        np.float32
+    )
+    start_obs = np.zeros(4, np.float32)  # the origin at rest, equally far from all six goals
     arrival_radius = 1.0  # within it the distance reward is above 1.5 of its 2 per step
 
     def __init__(self, episode_length: int = 51, dt: float = 0.1):

@@ -8,20 +8,30 @@ Every field of the loop's config and of the chosen learner's config is a flag (`
 them with their defaults: MuJoCo Playground's DM Control PPO settings; ``--preset cpu`` sets the
 CPU preset). The run folder receives the config, ``metrics.jsonl``, a learning curve and
 checkpoints; ``--logger tensorboard`` / ``--logger wandb`` log the same metrics there too. A
-folder that holds a run is continued from its latest checkpoint: by ``--resume``, or by rerunning
-the command with its ``--run-dir``; any flag given must then repeat the run's stored value,
-except ``--total-steps``, which may grow. Invalid input exits with code 2 and one line on stderr
-before anything compiles, and changes nothing in the run folder.
+folder that holds a run is continued from its latest checkpoint: by ``--resume``,
+or by rerunning the command with its ``--run-dir``; any flag given must then repeat the run's
+stored value, except ``--total-steps``, which may grow. Invalid input exits with code 2 and one
+line on stderr before anything compiles, and changes nothing in the run folder.
+
+With ``--distributed`` the same command runs once per process (``--process-id`` 0, 1, ...) and
+the processes train one run together; process 0 writes the run folder and prints. Each command
+trains in a child process it watches, so that when another process dies (or the coordinator
+goes away), which makes JAX abort the survivors, each survivor ends with one line on stderr and
+exit code 1 instead of a crash dump, and rerunning the commands resumes the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from experiments.cli import OneLineParser, add_config_flags, fail, given
 
@@ -29,6 +39,8 @@ if TYPE_CHECKING:
     from jaxrl.config import TrainConfig
 
 FLAG_NAMES = {"num_seeds": "seeds"}  # fields whose flag is not their name
+WORKER = "JAXRL_DISTRIBUTED_WORKER"  # set in the child process that a --distributed command trains in
+DISTRIBUTED_FLAGS = ("coordinator", "num_processes", "process_id", "heartbeat_timeout")
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any], TrainConfig | None]:
@@ -83,7 +95,34 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any], TrainCon
     parser.add_argument(
         "--distributed",
         action="store_true",
-        help="multi-host: call jax.distributed.initialize() first (run this command on every host)",
+        help="train one run with several processes or hosts: run this command once per process",
+    )
+    parser.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="--distributed: address of process 0 (default: detected, e.g. JAX_COORDINATOR_ADDRESS, SLURM)",
+    )
+    parser.add_argument(
+        "--num-processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--distributed: processes (default: detected)",
+    )
+    parser.add_argument(
+        "--process-id",
+        type=int,
+        default=None,
+        metavar="I",
+        help="--distributed: this process, 0..N-1 (default: detected)",
+    )
+    parser.add_argument(
+        "--heartbeat-timeout",
+        type=int,
+        default=None,
+        metavar="S",
+        help="--distributed: seconds without news of a process before the others stop (default: 100)",
     )
     loop_names = add_config_flags(
         parser, TrainConfig, skip=("algo", "num_seeds"), defaults=LEARNERS[algo].loop_defaults
@@ -157,19 +196,87 @@ def check_unchanged(
             )
 
 
-def main(argv: list[str] | None = None) -> None:
-    args, overrides, stored = parse(sys.argv[1:] if argv is None else argv)
-    import jaxrl
-    from jaxrl import runlock
+def check_distributed_flags(args: argparse.Namespace) -> None:
+    """Exit 2 with one line for distributed flags that are invalid or given without --distributed."""
     from jaxrl.config import ConfigError
-    from jaxrl.parallel import mesh_for
-    from jaxrl.training import resume_config
+    from jaxrl.parallel import check_distributed
 
+    given_flags = [name for name in DISTRIBUTED_FLAGS if getattr(args, name) is not None]
+    if given_flags and not args.distributed:
+        fail(f"--{given_flags[0].replace('_', '-')} is only valid with --distributed")
+    if args.distributed and args.run_dir is None and args.resume is None:
+        fail("--distributed needs --run-dir: every process must name the same run folder")
+    if args.heartbeat_timeout is not None and args.heartbeat_timeout < 1:
+        fail(f"--heartbeat-timeout={args.heartbeat_timeout} is invalid: expected at least 1 second")
+    try:
+        check_distributed(args.coordinator, args.num_processes, args.process_id)
+    except ConfigError as error:
+        fail(str(error))
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: the kernel kills it when the watching command dies (Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def supervise(argv: list[str], args: argparse.Namespace) -> NoReturn:
+    """Train in a child process (this command again, as the worker) and end as it ends; a child
+    that JAX aborted, because another process died or the coordinator went away, becomes one
+    line on stderr and exit code 1. Ctrl-C reaches the child (it stops and says how to resume);
+    SIGTERM is passed on to it."""
+    command = [sys.executable, "-m", "experiments.train", *argv]
+    child = subprocess.Popen(command, env={**os.environ, WORKER: "1"}, preexec_fn=_die_with_parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    code = child.wait()
+    if code >= 0:
+        raise SystemExit(code)
+    cause = (
+        "another process of the run died or the coordinator could not be reached"
+        if -code == signal.SIGABRT
+        else f"its training was killed by {signal.Signals(-code).name}"
+    )
+    fail(stopped(args, cause), code=1)
+
+
+def stopped(args: argparse.Namespace, cause: str) -> str:
+    """The line a process of a distributed run ends with when the run cannot go on."""
+    who = "this process" if args.process_id is None else f"process {args.process_id}"
+    return (
+        f"{who} stopped: {cause}; the run folder keeps its latest checkpoint: rerun the same command"
+        f" in every process to resume"
+    )
+
+
+def join(args: argparse.Namespace) -> None:
+    """Join the distributed run (before any JAX computation); exit 2 with one line if impossible."""
+    from jaxrl.config import ConfigError
+    from jaxrl.parallel import initialize_distributed
+
+    timeout = 100 if args.heartbeat_timeout is None else args.heartbeat_timeout
+    try:
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id, timeout)
+    except ConfigError as error:
+        fail(str(error))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, overrides, stored = parse(argv)
+    check_distributed_flags(args)
     if args.distributed:
-        from jaxrl.parallel import initialize_distributed
+        if os.environ.get(WORKER) != "1":
+            supervise(argv, args)
+        join(args)
+    import jax
 
-        initialize_distributed()
+    import jaxrl
+    from jaxrl.config import ConfigError
+    from jaxrl.parallel import is_writer, mesh_for
+    from jaxrl.training import hold, resume_config
 
+    say = print if is_writer() else lambda *_, **__: None
     progress = not args.no_progress
     try:
         if stored is None:
@@ -179,25 +286,33 @@ def main(argv: list[str] | None = None) -> None:
                 args.run_dir
                 or f"runs/{config.algo}-{config.env.replace('/', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
             )
-            with runlock.hold(run_dir):
-                print(f"training {config.algo} on {config.env} into {run_dir}", file=sys.stderr)
+            with hold(run_dir):
+                say(f"training {config.algo} on {config.env} into {run_dir}", file=sys.stderr)
                 result = jaxrl.train(config, run_dir, progress=progress, loggers=args.logger)
         else:
             run_dir = Path(args.resume or args.run_dir)
             check_unchanged(stored, args, overrides, run_dir)
             config, done_steps = resume_config(run_dir, overrides.get("total_steps"))
             mesh_for(config)
-            with runlock.hold(run_dir):
+            with hold(run_dir):
                 if done_steps is None:
-                    print(f"{run_dir} has no checkpoint yet: training it from the start", file=sys.stderr)
+                    say(f"{run_dir} has no checkpoint yet: training it from the start", file=sys.stderr)
                     result = jaxrl.train(config, run_dir, progress=progress, loggers=args.logger)
                 else:
-                    print(f"resuming {run_dir} from step {done_steps}", file=sys.stderr)
+                    say(f"resuming {run_dir} from step {done_steps}", file=sys.stderr)
                     result = jaxrl.resume(run_dir, config.total_steps, progress=progress, loggers=args.logger)
     except ConfigError as error:
         fail(str(error))
     except jaxrl.TrainingDiverged as error:
         fail(f"training diverged: {error}", code=1)
+    except jax.errors.JaxRuntimeError as error:
+        if not args.distributed:
+            raise
+        cause = (
+            f"a collective failed ({str(error).splitlines()[0]}), most likely because another process died"
+        )
+        print(f"error: {stopped(args, cause)}", file=sys.stderr, flush=True)
+        os._exit(1)  # not sys.exit: JAX's shutdown would wait for the dead process, then abort
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; the latest checkpoint is kept: continue with --resume {run_dir}", file=sys.stderr
@@ -205,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     if result.metrics:
         last = result.metrics[-1]
-        print(
+        say(
             f"done: {last['env_steps']} steps, eval return {last['eval_return']:.1f}"
             f" +- {last['eval_return_std']:.1f}, {last['train_sps']:.0f} steps/s; run folder {run_dir}"
         )

@@ -9,16 +9,21 @@ the last checkpoint and metrics stay those of the last healthy chunk. A run fold
 at a time (:mod:`jaxrl.runlock`); each evaluation's metrics line is written before its
 checkpoint, so a resume (from the latest complete checkpoint) finds every record it keeps and
 drops the rest. The state is laid out over
-the devices by :mod:`jaxrl.parallel` (environments split, the rest replicated). Command-line
+the devices by :mod:`jaxrl.parallel` (environments split, the rest replicated). In a run of
+several processes (:func:`jaxrl.parallel.initialize_distributed`) every process calls the same
+functions in the same order; process 0 alone holds the lock, writes the config, metrics and
+curve and shows progress, and all of them take part in each checkpoint (Orbax coordinates them;
+the run folder must be one shared folder). Command-line
 parsing lives in ``experiments/``; the loop's mathematics in :mod:`jaxrl.loop`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -142,10 +147,43 @@ def train(
         return _train(config, mesh, None, progress, on_eval, loggers, _resume)
     run_dir = Path(run_dir)
     _check_not_a_file(run_dir)
-    with runlock.hold(run_dir):
+    with hold(run_dir):
         if not _resume:
             _prepare_fresh(run_dir)
         return _train(config, mesh, run_dir, progress, on_eval, loggers, _resume)
+
+
+@contextlib.contextmanager
+def hold(run_dir: str | Path) -> Iterator[None]:
+    """:func:`jaxrl.runlock.hold` in the process that writes the run folder (process 0); the
+    other processes of a distributed run write nothing but their share of each checkpoint, and
+    learn from process 0 whether the folder is busy, so that all of them refuse it together."""
+    if jax.process_count() == 1:
+        with runlock.hold(run_dir):
+            yield
+        return
+    from jax.experimental import multihost_utils
+
+    with contextlib.ExitStack() as stack:
+        busy = None
+        if parallel.is_writer():
+            try:
+                stack.enter_context(runlock.hold(run_dir))
+            except runlock.RunFolderBusy as error:
+                busy = error
+        if multihost_utils.broadcast_one_to_all(np.int32(busy is not None)):
+            raise busy or runlock.RunFolderBusy(
+                f"{run_dir} is being written by another trainer (see process 0)"
+            )
+        yield
+
+
+def _sync(name: str) -> None:
+    """Wait until every process of a distributed run gets here (nothing to wait for in one)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def _prepare_fresh(run_dir: Path) -> None:
@@ -156,9 +194,10 @@ def _prepare_fresh(run_dir: Path) -> None:
             f"{run_dir} already holds a run checkpointed at iteration {step}: continue it with"
             f" --resume {run_dir} (jaxrl.resume) or choose another folder"
         )
-    if (run_dir / runlog.CONFIG_FILE).is_file():
+    if parallel.is_writer() and (run_dir / runlog.CONFIG_FILE).is_file():
         runlog.clear_outputs(run_dir)
         shutil.rmtree(run_dir / checkpoint.FOLDER, ignore_errors=True)
+    _sync("jaxrl: run folder prepared")
 
 
 def _train(
@@ -173,28 +212,33 @@ def _train(
     from tqdm.auto import tqdm
 
     env, learner, loop = build(config)
+    writer = run_dir is not None and parallel.is_writer()
     members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
     checkpoints = checkpoint.manager(run_dir) if run_dir is not None else None
     records: list[dict[str, Any]] = []
     elapsed_before = 0.0
     if resuming:
         state = _restore_state(run_dir, loop, config)
-        runlog.keep_metrics_until(run_dir, int(state.iteration[0]) * config.steps_per_iteration)
-        records = runlog.read_metrics(run_dir)
+        done_steps = int(state.iteration[0]) * config.steps_per_iteration
+        records = [r for r in runlog.read_metrics(run_dir) if r["env_steps"] <= done_steps]
+        if writer:
+            runlog.keep_metrics_until(run_dir, done_steps)
         elapsed_before = records[-1]["wall_time"] if records else 0.0
     else:
         init = jax.vmap(loop.init)
         shardings = parallel.state_shardings(jax.eval_shape(init, keys, members), mesh, config.num_envs)
         state = jax.jit(init, out_shardings=shardings)(keys, members)
-    if run_dir is not None:
+    if writer:
         runlog.write_config(run_dir, to_dict(config))
     start_step = int(state.iteration[0]) * config.steps_per_iteration
-    writers = loggers_module.make(loggers, run_dir, to_dict(config), start_step) if loggers else []
+    metric_loggers = (
+        loggers_module.make(loggers, run_dir, to_dict(config), start_step) if writer and loggers else []
+    )
 
     started = time.perf_counter()
     run = _compiled_chunk(loop, config, mesh, state, members)
     memory_bytes = footprint_bytes(run)
-    evaluate = jax.jit(jax.vmap(loop.evaluate))
+    evaluate = jax.jit(jax.vmap(loop.evaluate), out_shardings=parallel.replicated(mesh))
     compile_seconds = time.perf_counter() - started
 
     total = config.num_iterations
@@ -205,7 +249,7 @@ def _train(
         initial=iteration * config.steps_per_iteration,
         unit="step",
         unit_scale=True,
-        disable=not progress,
+        disable=not (progress and parallel.is_writer()),
         dynamic_ncols=True,
         desc=f"{config.algo} {config.env}",
     )
@@ -241,11 +285,13 @@ def _train(
             }
             records.append(record)
             if run_dir is not None:  # metrics first: a checkpoint never lacks its record
-                runlog.append_metrics(run_dir, record)
-                for writer in writers:
-                    writer.log(record)
-                checkpoint.save(checkpoints, iteration, state)
-                runlog.plot_learning_curve(run_dir, records, f"{config.algo} on {config.env}")
+                if writer:
+                    runlog.append_metrics(run_dir, record)
+                    for metric_logger in metric_loggers:
+                        metric_logger.log(record)
+                checkpoint.save(checkpoints, iteration, state)  # every process: its shards
+                if writer:
+                    runlog.plot_learning_curve(run_dir, records, f"{config.algo} on {config.env}")
             bar.update(count * config.steps_per_iteration)
             train_return = record["train_return"]
             bar.set_postfix(
@@ -259,8 +305,8 @@ def _train(
         bar.close()
         if checkpoints is not None:
             checkpoints.close()
-        for writer in writers:
-            writer.close()
+        for metric_logger in metric_loggers:
+            metric_logger.close()
     return TrainResult(state, records, config)
 
 

@@ -11,15 +11,17 @@ what the critic's outputs mean and every loss belong to the learner.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxrl.networks import MLP
 
-LOG_2PI = jnp.log(2.0 * jnp.pi)
+LOG_2PI = np.float32(math.log(2.0 * math.pi))  # a host constant: importing touches no device
 
 
 def split_params(logits: jax.Array, min_std: float | jax.Array) -> tuple[jax.Array, jax.Array]:

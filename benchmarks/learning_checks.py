@@ -1,6 +1,6 @@
 """The learning-quality checks: each learner must reach a return threshold within a budget.
 
-    python -m benchmarks.learning_checks                       # every check (6.6 minutes on 2 busy cores)
+    python -m benchmarks.learning_checks                       # every check (about 27 minutes on 2 busy cores)
     python -m benchmarks.learning_checks --algos ppo fpo --checks pointmass
 
 These runs train long enough to prove that a learner learns well, so they live here rather than
@@ -8,8 +8,12 @@ in the test suite, which keeps one short learning smoke per learner (``tests/tes
 ``pointmass``: every learner must reach a return of 80 on ``toy/pointmass`` within its budget (a
 random policy scores about 5-10; holding the target from a random start about 90). ``cartpole``:
 PPO with the CPU preset must go from below 400 (a random policy scores about 150-250) to at
-least 700 on ``CartpoleBalance`` within 2.15M steps (it passes 800 at about 1.8M). Prints one
-line per check; the exit status is 1 if any check failed.
+least 700 on ``CartpoleBalance`` within 2.15M steps (it passes 800 at about 1.8M).
+``multigoal6``: PolicyFlow with its paper's MultiGoal weights must send at least 15% of the
+episodes from the origin of ``toy/multigoal6`` to each of two or more goals in at least 3 of 5
+seeds within 2.4M steps (measured: 2, 1, 3, 2, 2 goals; ``benchmarks/results/policyflow_modes.md``),
+the one multimodal result of the suite, too long for the test suite (20 minutes on 2 busy cores).
+Prints one line per check; the exit status is 1 if any check failed.
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ POINTMASS_BUDGET = {
     "reinflow": 1_500_000,
     "policyflow": 800_000,
 }
-CHECKS = ("pointmass", "cartpole")
+CHECKS = ("pointmass", "cartpole", "multigoal6")
+MULTIGOAL6_WEIGHTS = {"brownian_weight": 0.25, "entropy_weight": 0.001, "learning_rate": 2e-4}
+MULTIGOAL6_STEPS, MULTIGOAL6_SEEDS, MULTIGOAL6_MIN_GOALS, MULTIGOAL6_MIN_SEEDS = 2_400_000, 5, 2, 3
 
 
 def pointmass_config(algo: str, total_steps: int, **overrides: Any):
@@ -78,6 +84,26 @@ def check_cartpole() -> tuple[bool, str]:
     )
 
 
+def check_multigoal6() -> tuple[bool, str]:
+    import jaxrl
+    from benchmarks import multimodality
+
+    config = multimodality.multigoal_config(
+        "policyflow",
+        MULTIGOAL6_SEEDS,
+        env="toy/multigoal6",
+        total_steps=MULTIGOAL6_STEPS,
+        **MULTIGOAL6_WEIGHTS,
+    )
+    reached = multimodality.goals_reached(jaxrl.train(config, progress=False), 2000)
+    goals = [multimodality.covered(shares) for shares in reached]
+    seeds = sum(count >= MULTIGOAL6_MIN_GOALS for count in goals)
+    return seeds >= MULTIGOAL6_MIN_SEEDS, (
+        f"goals reached per seed {goals} ({seeds} seeds with >= {MULTIGOAL6_MIN_GOALS};"
+        f" >= {MULTIGOAL6_MIN_SEEDS} needed)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = OneLineParser(prog="python -m benchmarks.learning_checks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--algos", nargs="+", default=list(POINTMASS_BUDGET), choices=list(POINTMASS_BUDGET))
@@ -88,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     if "cartpole" in args.checks and "ppo" in args.algos:
         runs.append(("cartpole ppo", check_cartpole))
+    if "multigoal6" in args.checks and "policyflow" in args.algos:
+        runs.append(("multigoal6 policyflow", check_multigoal6))
     failed = 0
     for name, run in runs:
         started = time.perf_counter()

@@ -118,7 +118,7 @@ def plot_name(name: str, task: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from jaxrl.learners import LEARNERS
+    from jaxrl.registry import LEARNERS
 
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algos", nargs="+", default=list(LEARNERS), help="learners (default: all)")

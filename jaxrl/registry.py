@@ -13,7 +13,7 @@ from typing import Any
 
 from jaxrl import config as configs
 from jaxrl.config import ConfigError, TrainConfig
-from jaxrl.learners import bpo, dppo, fpo, policyflow, ppo, reinflow
+from jaxrl.learners import bpo, dppo, fpo, gorl, policyflow, ppo, reinflow
 from jaxrl.learners.base import Learner, LearnerFactory
 
 LEARNERS: dict[str, LearnerFactory] = {
@@ -25,6 +25,7 @@ LEARNERS: dict[str, LearnerFactory] = {
         dppo.FACTORY,
         reinflow.FACTORY,
         policyflow.FACTORY,
+        gorl.FACTORY,
     )
 }
 

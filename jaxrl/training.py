@@ -299,11 +299,12 @@ def _run_phases(
     seconds: float,
 ) -> tuple[TrainState, float]:
     """The state after the phases scheduled at ``iteration``, and ``seconds`` plus their time."""
+    if iteration not in schedule:
+        return state, seconds
     started = time.perf_counter()
-    for index in schedule.get(iteration, ()):
+    for index in schedule[iteration]:
         state = phases[index](state, members)
-    if iteration in schedule:
-        jax.block_until_ready(state)
+    jax.block_until_ready(state)
     return state, seconds + time.perf_counter() - started
 
 

@@ -38,8 +38,12 @@ RECORD_KEYS = ("env_steps", "wall_time", "eval_return", "eval_return_per_seed", 
 def learner_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``ALGO[:FIELD=VALUE...]`` -> the algo and its overrides (JSON lists become tuples)."""
     algo, *assignments = spec.split(":")
-    values = parse_assignments(assignments, "--algos")
-    return algo, {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return algo, sized(parse_assignments(assignments, "--algos"))
+
+
+def sized(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists as the tuples the config's layer widths and stage lengths are."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 def cell_config(spec: str, env: str, args: argparse.Namespace, overrides: dict[str, Any]):
@@ -149,7 +153,7 @@ def task_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
         task, sep, assignment = item.rpartition(":")
         if not sep or not task:
             fail(f"--task-set {item!r} is not TASK:FIELD=VALUE")
-        out.setdefault(task, {}).update(parse_assignments([assignment], "--task-set"))
+        out.setdefault(task, {}).update(sized(parse_assignments([assignment], "--task-set")))
     return out
 
 
@@ -176,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.steps = {k: int(v) for k, v in parse_assignments(args.steps, "--steps").items()}
-    overrides = parse_assignments(args.set, "--set")
+    overrides = sized(parse_assignments(args.set, "--set"))
     args.task_set = task_overrides(args.task_set)
     unknown = sorted({learner_spec(spec)[0] for spec in args.algos} - set(LEARNERS))
     if unknown:

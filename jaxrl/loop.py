@@ -132,7 +132,15 @@ def policy_action(
     return learner.act(params, aux, seen, key, config.learner)
 
 
-def minibatch_sgd(loss, optimizer, params, opt_state, data, indices: jax.Array, key: jax.Array):
+def minibatch_sgd(
+    loss: Callable[[Any, Any, jax.Array], tuple[jax.Array, Metrics]],
+    optimizer: optax.GradientTransformation,
+    params: Any,
+    opt_state: Any,
+    data: Any,
+    indices: jax.Array,
+    key: jax.Array,
+) -> tuple[Any, Any, Metrics]:
     """One optimiser step of ``loss(params, minibatch, key) -> (scalar, metrics)`` per row of
     ``indices`` [M, B] into the leading axis of ``data`` (a ``lax.scan``); returns the parameters,
     the optimiser state and the metrics [M] with ``grad_norm`` added. Each minibatch is gathered

@@ -208,7 +208,8 @@ def _train(
     memory_bytes = footprint_bytes(run)
     evaluate = jax.jit(jax.vmap(loop.evaluate))
     schedule = phase_schedule(learner, config)
-    phases = [_compiled_phase(loop, i, config, mesh, state, members) for i in range(len(loop.phases))]
+    used = sorted({index for indices in schedule.values() for index in indices})
+    phases = {index: _compiled_phase(loop, index, config, mesh, state, members) for index in used}
     compile_seconds = time.perf_counter() - started
 
     total = config.num_iterations
@@ -291,7 +292,7 @@ def _train(
 
 
 def _run_phases(
-    phases: list[Any],
+    phases: dict[int, Any],
     schedule: dict[int, list[int]],
     iteration: int,
     state: TrainState,

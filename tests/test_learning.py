@@ -51,3 +51,16 @@ def test_ppo_clearly_improves_on_cartpole_balance():
     returns = [r["eval_return"] for r in result.metrics]
     assert returns[0] < CARTPOLE_BEFORE_MAX, returns
     assert returns[-1] >= CARTPOLE_THRESHOLD, returns
+
+
+# GoRL through its whole CPU-preset schedule (four stages in 1.5M steps, three refits): one seed
+# scored 47.2 (flow) and 55.5 (diffusion) at the end, 26 at the end of stage 0; a fresh encoder
+# gets about 4 iterations per later stage, so it learns, more slowly than PPO at this budget.
+GORL_THRESHOLD = 35.0
+
+
+def test_gorl_learns_pointmass_through_its_stages():
+    config = jaxrl.make_config("gorl", preset="cpu", env="toy/pointmass")
+    result = jaxrl.train(config, progress=False)
+    assert [r["stage"] for r in result.metrics][-1] == 3
+    assert result.metrics[-1]["eval_return"] >= GORL_THRESHOLD, result.metrics[-1]

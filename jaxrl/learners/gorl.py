@@ -41,6 +41,11 @@ Where this module differs from the reference code (bennidict23/GoRL), and why:
   its initial seed).
 - The decoder's held-out split is over transitions, not episodes, and one minibatch epoch is a
   permutation of the training pairs.
+Known behaviour with the CPU preset (``benchmarks/results/learning_cpu_gorl.md``): on
+toy/pointmass at 1.47M steps, 58.0 +- 15.7 (flow) and 59.2 +- 15.9 (diffusion) over 3 seeds
+against PPO's 86.1, at 1.81x and 1.85x PPO's wall time; on CartpoleBalance one seed (flow)
+stays at 263-302 through 1.47M steps. Each later stage's fresh encoder gets only 4-8 iterations
+there, against about 30-60 in the reference's schedule.
 Reference quirks deliberately not copied: its observation normaliser (from the FPO code) drops
 the old variance sum, so its std shrinks like 1/sqrt(iterations); its GAE is recomputed per
 minibatch over 30-step windows with truncations masked (here the loop's truncation-aware GAE).

@@ -10,8 +10,11 @@ same config apart from the learner, and records every evaluation. Results accumu
 or tasks adds or replaces those cells and keeps the rest, so later learners join the same
 table. From the whole JSON the script rewrites ``<name>.md`` (final mean evaluation return,
 mean and std over seeds, steps, wall time including compilation) and one
-``<name>_<task>.png`` learning-curve plot per task. It does not tune anything: every cell uses
-the preset, the learner's defaults and the ``--set`` overrides.
+``<name>_<task>.png`` learning-curve plot per task, with each cell's wall time relative to PPO's
+on the same task. It does not tune anything: every cell uses the preset, the learner's defaults,
+the ``--set`` overrides, a task's ``--task-set`` overrides and the learner's own ones: a learner
+is named ``ALGO`` or ``ALGO:FIELD=VALUE[:FIELD=VALUE...]`` (e.g. ``gorl:decoder=diffusion``),
+and that name labels its cells.
 """
 
 from __future__ import annotations
@@ -26,10 +29,41 @@ from typing import Any
 import numpy as np
 
 from benchmarks.provenance import parse_assignments, provenance
-from experiments.cli import OneLineParser
+from experiments.cli import OneLineParser, fail
 
 DEFAULT_ENVS = ("toy/pointmass", "CartpoleBalance", "CartpoleSwingup", "PendulumSwingup")
 RECORD_KEYS = ("env_steps", "wall_time", "eval_return", "eval_return_per_seed", "train_sps")
+
+
+def learner_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``ALGO[:FIELD=VALUE...]`` -> the algo and its overrides (JSON lists become tuples)."""
+    algo, *assignments = spec.split(":")
+    return algo, sized(parse_assignments(assignments, "--algos"))
+
+
+def sized(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists as the tuples the config's layer widths and stage lengths are."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def cell_config(spec: str, env: str, args: argparse.Namespace, overrides: dict[str, Any]):
+    import jaxrl
+
+    algo, own = learner_spec(spec)
+    return jaxrl.make_config(
+        algo,
+        preset=args.preset,
+        env=env,
+        num_seeds=args.seeds,
+        seed=args.seed,
+        num_evals=args.num_evals,
+        **{
+            "total_steps": args.steps.get(env, args.total_steps),
+            **overrides,
+            **args.task_set.get(env, {}),
+            **own,
+        },
+    )
 
 
 def run_cell(
@@ -38,15 +72,7 @@ def run_cell(
     import jaxrl
     from jaxrl.config import to_dict
 
-    config = jaxrl.make_config(
-        algo,
-        preset=args.preset,
-        env=env,
-        num_seeds=args.seeds,
-        seed=args.seed,
-        num_evals=args.num_evals,
-        **{"total_steps": args.steps.get(env, args.total_steps), **overrides},
-    )
+    config = cell_config(algo, env, args, overrides)
     print(
         f"{algo} on {env}: {config.total_steps:,} steps x {config.num_seeds} seeds",
         file=sys.stderr,
@@ -88,15 +114,18 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
         "training and evaluations, all seeds together. Each cell's command and machine are listed",
         "under the table; the JSON next to this file holds every evaluation and the full configs.",
         "",
-        "| task | learner | env steps | final return (mean +- std) | per seed | wall time (s) | machine |",
-        "|---|---|---:|---:|---|---:|---|",
+        "| task | learner | env steps | final return (mean +- std) | per seed | wall time (s) | time / PPO's | machine |",
+        "|---|---|---:|---:|---|---:|---:|---|",
     ]
     for task in tasks:
+        ppo = next((c for c in cells.values() if c["env"] == task and c["algo"].split(":")[0] == "ppo"), None)
         for cell in (c for c in cells.values() if c["env"] == task):
             per_seed = ", ".join(f"{v:.1f}" for v in cell["final_per_seed"])
+            ratio = f"{cell['wall_time'] / ppo['wall_time']:.2f}" if ppo else "-"
             lines.append(
                 f"| {task} | {cell['algo']} | {cell['env_steps']:,} | {cell['final_mean']:.1f} +- "
-                f"{cell['final_std']:.1f} | {per_seed} | {cell['wall_time']:.0f} | {cell['machine'].split(',')[0]} |"
+                f"{cell['final_std']:.1f} | {per_seed} | {cell['wall_time']:.0f} | {ratio} |"
+                f" {cell['machine'].split(',')[0]} |"
             )
     lines += ["", "## Provenance", ""]
     for cell in cells.values():
@@ -117,8 +146,19 @@ def plot_name(name: str, task: str) -> str:
     return f"{name}_{task.replace('/', '-')}.png"
 
 
+def task_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``TASK:FIELD=VALUE`` items -> {task: {field: value}}."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        task, sep, assignment = item.rpartition(":")
+        if not sep or not task:
+            fail(f"--task-set {item!r} is not TASK:FIELD=VALUE")
+        out.setdefault(task, {}).update(sized(parse_assignments([assignment], "--task-set")))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    from jaxrl.learners import LEARNERS
+    from jaxrl.registry import LEARNERS
 
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algos", nargs="+", default=list(LEARNERS), help="learners (default: all)")
@@ -131,14 +171,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="FIELD=VALUE", help="config overrides, all cells"
     )
+    parser.add_argument(
+        "--task-set", nargs="*", default=[], metavar="TASK:FIELD=VALUE", help="config overrides of one task"
+    )
     parser.add_argument("--num-evals", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--name", default="learning_cpu", help="file stem of the table, JSON and plots")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.steps = {k: int(v) for k, v in parse_assignments(args.steps, "--steps").items()}
-    overrides = parse_assignments(args.set, "--set")
-    unknown = sorted(set(args.algos) - set(LEARNERS))
+    overrides = sized(parse_assignments(args.set, "--set"))
+    args.task_set = task_overrides(args.task_set)
+    unknown = sorted({learner_spec(spec)[0] for spec in args.algos} - set(LEARNERS))
     if unknown:
         parser.error(f"--algos {unknown[0]} is invalid: expected some of {', '.join(LEARNERS)}")
     if args.total_steps is None:
@@ -152,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     for algo in args.algos:  # every cell's config is checked before the first one trains
         for env in args.envs:
             try:
-                jaxrl.make_config(algo, preset=args.preset, env=env, num_seeds=args.seeds, **overrides)
+                cell_config(algo, env, args, overrides)
             except jaxrl.ConfigError as error:
                 parser.error(str(error))
 

@@ -239,7 +239,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from jaxrl.learners import LEARNERS
+    from jaxrl.registry import LEARNERS
 
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algos", nargs="+", default=list(LEARNERS))

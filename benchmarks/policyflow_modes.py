@@ -47,8 +47,10 @@ def measure(env: str, seeds: int, overrides: dict[str, Any], samples: int) -> di
     members = member_configs(config)
     rows = {"actions": [], "flow": [], "std": []}
     for index in range(seeds):
-        params, learner_config = jax.tree.map(lambda x, i=index: x[i], (result.state.params, members.learner))
-        action, extras = learner.act(params, obs, jax.random.PRNGKey(1), learner_config)
+        params, aux, learner_config = jax.tree.map(
+            lambda x, i=index: x[i], (result.state.params, result.state.aux, members.learner)
+        )
+        action, extras = learner.act(params, aux, obs, jax.random.PRNGKey(1), learner_config)
         rows["actions"].append(multimodality.modes(np.asarray(action), goals=task.goals)[0])
         rows["flow"].append(multimodality.modes(np.asarray(extras["flowed"]), goals=task.goals)[0])
         rows["std"].append(np.asarray(noise_std(params)).round(3).tolist())

@@ -58,9 +58,10 @@ def profile(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
     state = jax.jit(loop.init)(jax.random.PRNGKey(config.seed), config)
     rollout_key, update_key = jax.random.split(jax.random.PRNGKey(1))
     rollout = jax.jit(loop.rollout)
-    _, trajectories = rollout(state.params, state.obs_stats, state.env_state, rollout_key, config)
+    acting = (state.params, state.aux, state.obs_stats, state.env_state, rollout_key, config)
+    _, trajectories = rollout(*acting)
     stats = state.obs_stats  # the iteration's update sees the statistics its rollout acted under
-    phases = {"rollout": (rollout, (state.params, state.obs_stats, state.env_state, rollout_key, config))}
+    phases = {"rollout": (rollout, acting)}
     if config.normalize_obs:  # the iteration skips it otherwise
         phases["observation statistics"] = (jax.jit(normalize.update), (state.obs_stats, trajectories.obs))
     every_epoch = jax.jit(jax.vmap(lambda key: minibatch_indices(key, config)))
@@ -72,7 +73,7 @@ def profile(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
         "advantages": (jax.jit(loop.advantages), (state.params, stats, trajectories, config)),
         "update (advantages + SGD)": (
             jax.jit(loop.update),
-            (state.params, state.opt_state, stats, trajectories, update_key, config),
+            (state.params, state.opt_state, state.aux, stats, trajectories, update_key, config),
         ),
         "whole iteration": (loop.iteration, (state, config)),
     }

@@ -38,7 +38,7 @@ CHAIN_STEP_FIELDS = ("flow_steps", "denoising_steps")
 def chain_field(algo: str) -> str | None:
     import dataclasses
 
-    from jaxrl.learners import LEARNERS
+    from jaxrl.registry import LEARNERS
 
     names = {f.name for f in dataclasses.fields(LEARNERS[algo].config_type)}
     return next((name for name in CHAIN_STEP_FIELDS if name in names), None)
@@ -177,7 +177,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from jaxrl.learners import LEARNERS
+    from jaxrl.registry import LEARNERS
 
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algos", nargs="+", default=["ppo"], help="learners; ratios are to the first")

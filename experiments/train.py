@@ -47,7 +47,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any], TrainCon
     """The arguments, the config fields the user set, and the stored config of the run folder
     named (``--resume``, or ``--run-dir`` on a folder holding a run), whose algo is the default."""
     from jaxrl.config import PRESETS, TrainConfig
-    from jaxrl.learners import LEARNERS
+    from jaxrl.registry import LEARNERS
 
     first = OneLineParser(add_help=False)
     for flag in ("--algo", "--resume", "--run-dir"):
@@ -172,7 +172,8 @@ def check_unchanged(
 ) -> None:
     """ConfigError naming the first flag whose value differs from the run's stored one (every
     flag given may repeat its stored value; only the total steps may change)."""
-    from jaxrl.config import PRESETS, ConfigError, to_dict
+    from jaxrl.config import ConfigError, to_dict
+    from jaxrl.registry import preset_values
 
     fixed = {k: v for k, v in overrides.items() if k != "total_steps"}
     command = json.loads(json.dumps(to_dict(command_config(args.algo or stored.algo, args, fixed))))
@@ -180,7 +181,7 @@ def check_unchanged(
     sources = {}  # field -> the flag that set it; a later one replaces an earlier, as in make_config
     if args.algo is not None:
         sources["algo"] = "--algo={}"
-    for field in PRESETS[args.preset] if args.preset else ():
+    for field in preset_values(args.algo or stored.algo, args.preset) if args.preset else ():
         sources[field] = f"--preset={args.preset} (which sets {field}={{}})"
     for field in fixed:
         sources[field] = "--" + FLAG_NAMES.get(field, field).replace("_", "-") + "={}"

@@ -9,10 +9,10 @@ Notebook use::
     policy = jaxrl.load_policy("runs/pointmass")
 """
 
-from jaxrl.config import PRESETS, ConfigError, TrainConfig, make_config
-from jaxrl.learners import LEARNERS, Learner
-from jaxrl.learners import make as make_learner
+from jaxrl.config import PRESETS, ConfigError, TrainConfig
+from jaxrl.learners.base import Learner
 from jaxrl.loop import TrainState
+from jaxrl.registry import LEARNERS, make_config, make_learner
 from jaxrl.training import (
     TrainingDiverged,
     TrainResult,

@@ -7,7 +7,7 @@ rate, discount, clip range, ...) are leaves, so they are traced and a sweep over
 help text and its check, so the command line and validation are generated from one place.
 Validation raises :class:`ConfigError` with one line naming the bad value and what is valid;
 it runs before anything compiles. This module deliberately knows nothing about how training
-runs.
+runs, nor which learners exist (:mod:`jaxrl.registry` builds configs for a named learner).
 """
 
 from __future__ import annotations
@@ -185,33 +185,6 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.name != "learner"]
 
 
-def make_config(algo: str = "ppo", preset: str | None = None, **overrides: Any) -> TrainConfig:
-    """A validated TrainConfig for ``algo``: defaults (the learner's own loop defaults over
-    the loop's), then the preset, then ``overrides``.
-
-    Overrides may name fields of TrainConfig or of the learner's config, flat.
-    """
-    from jaxrl import learners
-
-    if algo not in learners.LEARNERS:
-        raise ConfigError(f"--algo={algo} is invalid: expected one of {', '.join(learners.LEARNERS)}")
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"--preset={preset} is invalid: expected one of {', '.join(PRESETS)}")
-    factory = learners.LEARNERS[algo]
-    learner_type = factory.config_type
-    values = {**factory.loop_defaults, **PRESETS.get(preset or "playground", {}), **overrides}
-    loop_names, learner_names = set(field_names(TrainConfig)), set(field_names(learner_type))
-    unknown = sorted(set(values) - loop_names - learner_names)
-    if unknown:
-        raise ConfigError(f"unknown config field {unknown[0]!r} for algo {algo!r}")
-    learner_config = learner_type(**{k: v for k, v in values.items() if k in learner_names})
-    config = TrainConfig(
-        algo=algo, learner=learner_config, **{k: v for k, v in values.items() if k in loop_names}
-    )
-    validate(config)
-    return config
-
-
 def scale_envs(config: TrainConfig, factor: float) -> TrainConfig:
     """The co-scaling recipe of "Preventing Learning Stagnation in PPO by Scaling to 1 Million
     Parallel Environments" (2025): ``factor`` times the environments and the minibatches, so the
@@ -229,12 +202,10 @@ def scale_envs(config: TrainConfig, factor: float) -> TrainConfig:
 
 
 def validate(config: TrainConfig) -> None:
-    """Raise ConfigError, one line, for the first value that cannot work."""
+    """Raise ConfigError, one line, for the first value that cannot work (the algo's name is
+    :mod:`jaxrl.registry`'s to check)."""
     import envs
-    from jaxrl import learners
 
-    if config.algo not in learners.LEARNERS:
-        raise ConfigError(f"--algo={config.algo} is invalid: expected one of {', '.join(learners.LEARNERS)}")
     try:
         envs.check_name(config.env)
     except ValueError as error:
@@ -279,27 +250,8 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
     return out
 
 
-def from_dict(values: dict[str, Any]) -> TrainConfig:
-    """Inverse of :func:`to_dict`: JSON's lists become the config's tuples (layer sizes) and
-    float32 vectors (a swept hyperparameter, one value per seed). Every field must be present."""
-    from jaxrl import learners
-
-    algo = values.get("algo")
-    if algo not in learners.LEARNERS:
-        raise ConfigError(f"algo={algo!r} is invalid: expected one of {', '.join(learners.LEARNERS)}")
-    fields = [
-        f
-        for cls in (TrainConfig, learners.LEARNERS[algo].config_type)
-        for f in dataclasses.fields(cls)
-        if f.name not in ("learner", "algo")
-    ]
-    missing = [f.name for f in fields if f.name not in values]
-    if missing:
-        raise ConfigError(f"field {missing[0]!r} is missing")
-    return make_config(algo, **{f.name: _from_json(f, values[f.name]) for f in fields})
-
-
-def _from_json(f: dataclasses.Field, value: Any) -> Any:
+def from_json(f: dataclasses.Field, value: Any) -> Any:
+    """A field's value from its JSON form: lists become tuples (static) or float32 vectors."""
     if not isinstance(value, list):
         return value
     if f.metadata.get("static"):

@@ -6,16 +6,18 @@ One iteration: ``num_unrolls`` x ``unroll_length`` steps of all environments und
 global-norm clipping and AdamW under a learning-rate schedule (constant, linear, or adapted to
 each epoch's KL), the loss seeing the observations normalised as ``act`` saw them and a frozen
 copy of the parameters that acted; then the observation statistics take in the rollout (for
-the next one) and the learner's optional between-iterations phase runs.
-:func:`run_iterations` runs any number of iterations in one compiled call (``fori_loop`` with a
-traced trip count, so chunks of any length share one compilation). Everything here is a function of (state, config): ``jax.vmap`` over both trains
-several seeds and hyperparameters in one program. Logging, checkpoints and devices live
-elsewhere.
+the next one). :func:`run_iterations` runs any number of iterations in one compiled call
+(``fori_loop`` with a traced trip count, so chunks of any length share one compilation).
+A learner's phases (:class:`~jaxrl.learners.base.Phase`) are functions of the state too
+(``Loop.phases``); the training driver runs them between chunks at the iterations they name.
+Everything here is a function of (state, config): ``jax.vmap`` over both trains several seeds
+and hyperparameters in one program. Logging, checkpoints and devices live elsewhere.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -27,7 +29,7 @@ from envs.wrappers import vmap_envs
 from jaxrl import normalize
 from jaxrl.advantages import gae, next_values
 from jaxrl.config import TrainConfig
-from jaxrl.learners.base import Batch, Learner
+from jaxrl.learners.base import Batch, Learner, Metrics, PhaseContext, PhaseResult
 
 
 class TrainState(NamedTuple):
@@ -56,20 +58,25 @@ class Transition(NamedTuple):
 class Loop(NamedTuple):
     """The pure functions of training for one environment and learner."""
 
-    init: Any
-    iteration: Any
-    run_iterations: Any
-    evaluate: Any
-    # An iteration's phases, for profiling and notebooks: ``iteration`` is rollout, the
+    init: Callable[[jax.Array, TrainConfig], TrainState]
+    iteration: Callable[[TrainState, TrainConfig], tuple[TrainState, Metrics]]
+    run_iterations: Callable[[TrainState, TrainConfig, jax.Array], tuple[TrainState, Metrics]]
+    evaluate: Callable[..., tuple[jax.Array, jax.Array]]
+    # The learner's phases, one ``(state, config) -> state`` per Phase, in its order.
+    phases: tuple[Callable[[TrainState, TrainConfig], TrainState], ...]
+    # An iteration's parts, for profiling and notebooks: ``iteration`` is rollout, the
     # observation statistics' update, then update (which calls advantages).
-    rollout: Any
-    advantages: Any
-    update: Any
+    rollout: Callable[..., tuple[Any, Transition]]
+    advantages: Callable[..., tuple[jax.Array, jax.Array, jax.Array]]
+    update: Callable[..., tuple[Any, Any, Metrics]]
 
 
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """Global-norm clipping, then AdamW (Adam when ``weight_decay`` is 0) whose learning rate
-    lives in the optimiser state, where the schedule or the KL rule sets it."""
+def make_optimizer(
+    config: TrainConfig, max_grad_norm: jax.Array | float | None = None
+) -> optax.GradientTransformation:
+    """Global-norm clipping (at ``max_grad_norm``, by default the config's), then AdamW (Adam
+    when ``weight_decay`` is 0) whose learning rate lives in the optimiser state, where the
+    schedule or the KL rule sets it. The clip has no state: any bound shares one state."""
     learning_rate: Any = config.learning_rate
     if config.lr_schedule == "linear":
         updates = config.num_iterations * config.update_epochs * config.num_minibatches
@@ -77,7 +84,8 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     adamw = optax.inject_hyperparams(optax.adamw)(
         learning_rate=learning_rate, weight_decay=config.weight_decay
     )
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adamw)
+    clip = config.max_grad_norm if max_grad_norm is None else max_grad_norm
+    return optax.chain(optax.clip_by_global_norm(clip), adamw)
 
 
 # The KL-adaptive rule of rsl_rl and skrl (KLAdaptiveLR): bounds of the learning rate and its factor.
@@ -110,6 +118,7 @@ def policy_action(
     learner: Learner,
     config: TrainConfig,
     params: Any,
+    aux: Any,
     stats: normalize.RunningStats,
     obs: jax.Array,
     key: jax.Array | None,
@@ -119,8 +128,36 @@ def policy_action(
     observation and its extras (None when ``deterministic``, which ignores ``key``)."""
     seen = observe(config, stats, obs)
     if deterministic:
-        return learner.act_deterministic(params, seen, config.learner), None
-    return learner.act(params, seen, key, config.learner)
+        return learner.act_deterministic(params, aux, seen, config.learner), None
+    return learner.act(params, aux, seen, key, config.learner)
+
+
+def minibatch_sgd(
+    loss: Callable[[Any, Any, jax.Array], tuple[jax.Array, Metrics]],
+    optimizer: optax.GradientTransformation,
+    params: Any,
+    opt_state: Any,
+    data: Any,
+    indices: jax.Array,
+    key: jax.Array,
+) -> tuple[Any, Any, Metrics]:
+    """One optimiser step of ``loss(params, minibatch, key) -> (scalar, metrics)`` per row of
+    ``indices`` [M, B] into the leading axis of ``data`` (a ``lax.scan``); returns the parameters,
+    the optimiser state and the metrics [M] with ``grad_norm`` added. Each minibatch is gathered
+    when its step runs: no shuffled copy of ``data`` is ever held."""
+
+    def step(carry, inputs):
+        params, opt_state = carry
+        rows, key = inputs
+        minibatch = jax.tree.map(lambda x: x[rows], data)
+        grads, metrics = jax.grad(loss, has_aux=True)(params, minibatch, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
+        return (optax.apply_updates(params, updates), opt_state), metrics
+
+    keys = jax.random.split(key, indices.shape[0])
+    (params, opt_state), metrics = jax.lax.scan(step, (params, opt_state), (indices, keys))
+    return params, opt_state, metrics
 
 
 def minibatch_indices(key: jax.Array, config: TrainConfig) -> jax.Array:
@@ -154,16 +191,21 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         return TrainState(
             params=params,
             opt_state=make_optimizer(config).init(params),
-            aux=learner.init_aux(params, config.learner),
+            aux=learner.init_aux(jax.random.fold_in(params_key, 1), config.learner),
             obs_stats=normalize.RunningStats.zeros(env.observation_size),
             env_state=train_env.reset(env_key),
             key=key,
             iteration=jnp.zeros((), jnp.int32),
         )
 
-    def rollout(params, stats, env_state, key, config: TrainConfig):
+    def rollout(params, aux, stats, env_state, key, config: TrainConfig, num_unrolls: int | None = None):
+        """``num_unrolls`` (by default the config's) segments of ``unroll_length`` steps of every
+        environment under the learner's ``act``: the environments' state and the transitions
+        [T, num_unrolls * num_envs, ...], one segment per column."""
+        num_unrolls = config.num_unrolls if num_unrolls is None else num_unrolls
+
         def step(env_state, key):
-            action, extras = policy_action(learner, config, params, stats, env_state.obs, key)
+            action, extras = policy_action(learner, config, params, aux, stats, env_state.obs, key)
             next_state = train_env.step(env_state, action)
             done = jnp.maximum(next_state.terminated, next_state.truncated)
             transition = Transition(
@@ -189,18 +231,18 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
             )
             return (env_state, buffer), None
 
-        keys = jax.random.split(key, config.num_unrolls * config.unroll_length)
-        keys = keys.reshape(config.num_unrolls, config.unroll_length, *keys.shape[1:])
+        keys = jax.random.split(key, num_unrolls * config.unroll_length)
+        keys = keys.reshape(num_unrolls, config.unroll_length, *keys.shape[1:])
         # The buffer's shapes, read without tracing the environment step a second time: the
         # carried state has the observation's, reward's and flags'; the learner gives the action's.
-        action, extras = jax.eval_shape(learner.act, params, env_state.obs, keys[0, 0], config.learner)
+        action, extras = jax.eval_shape(learner.act, params, aux, env_state.obs, keys[0, 0], config.learner)
         reward, final_return = env_state.reward, env_state.info["done_return"]
         obs, terminated, truncated = env_state.obs, env_state.terminated, env_state.truncated
         shapes = Transition(obs, obs, action, reward, terminated, truncated, extras, final_return)
         buffer = jax.tree.map(
-            lambda s: jnp.zeros((config.unroll_length, config.num_unrolls, *s.shape), s.dtype), shapes
+            lambda s: jnp.zeros((config.unroll_length, num_unrolls, *s.shape), s.dtype), shapes
         )
-        unrolls = jnp.arange(config.num_unrolls)
+        unrolls = jnp.arange(num_unrolls)
         (env_state, buffer), _ = jax.lax.scan(unroll, (env_state, buffer), (unrolls, keys))
         # [T, unrolls, envs, ...] -> [T, unrolls * envs, ...]: each segment is one trajectory.
         trajectories = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), buffer)
@@ -234,7 +276,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         )
         return advantage, target, values
 
-    def update(params, opt_state, stats, trajectories: Transition, key, config: TrainConfig):
+    def update(params, opt_state, aux, stats, trajectories: Transition, key, config: TrainConfig):
         """``update_epochs`` x ``num_minibatches`` optimiser steps on one rollout; returns the
         parameters, the optimiser state and the per-step metrics [epochs, minibatches].
 
@@ -242,9 +284,17 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         observations ``act`` saw and every ratio is exactly 1 before the first step. The loss
         also gets ``old_params``, a frozen copy of the parameters that collected the batch.
         """
-        optimizer = make_optimizer(config)
+        clip = config.max_grad_norm
+        if learner.max_grad_norm is not None:
+            clip = jnp.minimum(clip, learner.max_grad_norm(aux, config.learner))
+        optimizer = make_optimizer(config, clip)
         old_params = params
         fixed = None if config.advantages_per_epoch else advantages(params, stats, trajectories, config)
+
+        def loss(params, minibatch: Batch, key):
+            # Normalised one minibatch at a time: no normalised copy of the whole batch is held.
+            minibatch = minibatch._replace(obs=observe(config, stats, minibatch.obs))
+            return learner.loss(params, old_params, aux, minibatch, key, config.learner)
 
         def epoch(carry, key):
             params, opt_state = carry
@@ -256,23 +306,10 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
                 trajectories.obs, trajectories.action, trajectories.extras, advantage, target, values
             )
             batch = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
-
-            def sgd_step(carry, inputs):
-                params, opt_state = carry
-                indices, key = inputs
-                # Gathered and normalised here, one minibatch at a time: neither a shuffled nor a
-                # normalised copy of the whole batch is ever held.
-                minibatch = jax.tree.map(lambda x: x[indices], batch)
-                minibatch = minibatch._replace(obs=observe(config, stats, minibatch.obs))
-                loss = jax.grad(learner.loss, has_aux=True)
-                grads, metrics = loss(params, old_params, minibatch, key, config.learner)
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-                metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
-                return (optax.apply_updates(params, updates), opt_state), metrics
-
-            loss_keys = jax.random.split(loss_key, config.num_minibatches)
             indices = minibatch_indices(permute_key, config)
-            (params, opt_state), metrics = jax.lax.scan(sgd_step, (params, opt_state), (indices, loss_keys))
+            params, opt_state, metrics = minibatch_sgd(
+                loss, optimizer, params, opt_state, batch, indices, loss_key
+            )
             if config.lr_schedule == "kl_adaptive":  # stepped once per epoch, on its mean KL
                 opt_state = adapt_learning_rate(opt_state, jnp.mean(metrics["approx_kl"]), config.kl_target)
             return (params, opt_state), metrics
@@ -281,19 +318,19 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), epoch_keys)
         return params, opt_state, metrics
 
-    def iteration(state: TrainState, config: TrainConfig) -> tuple[TrainState, dict[str, jax.Array]]:
-        key, rollout_key, update_key, phase_key = jax.random.split(state.key, 4)
-        env_state, trajectories = rollout(state.params, state.obs_stats, state.env_state, rollout_key, config)
+    def iteration(state: TrainState, config: TrainConfig) -> tuple[TrainState, Metrics]:
+        # Four keys, one unused: every learner's random streams stay those of earlier versions.
+        key, rollout_key, update_key, _ = jax.random.split(state.key, 4)
+        env_state, trajectories = rollout(
+            state.params, state.aux, state.obs_stats, state.env_state, rollout_key, config
+        )
         params, opt_state, metrics = update(
-            state.params, state.opt_state, state.obs_stats, trajectories, update_key, config
+            state.params, state.opt_state, state.aux, state.obs_stats, trajectories, update_key, config
         )
         # The next rollout acts under statistics that include this one's observations.
         stats = (
             normalize.update(state.obs_stats, trajectories.obs) if config.normalize_obs else state.obs_stats
         )
-        aux = state.aux
-        if learner.between_iterations is not None:
-            params, aux = learner.between_iterations(params, aux, trajectories, phase_key, config.learner)
         ended = jnp.maximum(trajectories.terminated, trajectories.truncated)
         metrics = {
             **jax.tree.map(jnp.mean, metrics),
@@ -301,8 +338,33 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
             "episodes": jnp.sum(ended),
             "episode_return_sum": jnp.sum(trajectories.episode_return),
         }
-        new_state = TrainState(params, opt_state, aux, stats, env_state, key, state.iteration + 1)
+        new_state = TrainState(params, opt_state, state.aux, stats, env_state, key, state.iteration + 1)
         return new_state, metrics
+
+    def phase_runner(phase) -> Callable[[TrainState, TrainConfig], TrainState]:
+        def run(state: TrainState, config: TrainConfig) -> TrainState:
+            key, phase_key = jax.random.split(state.key)
+            context = PhaseContext(
+                params=state.params,
+                opt_state=state.opt_state,
+                aux=state.aux,
+                obs_stats=state.obs_stats,
+                env_state=state.env_state,
+                key=phase_key,
+                iteration=state.iteration,
+                config=config,
+                collect=lambda params, aux, stats, env_state, key, num_unrolls: rollout(
+                    params, aux, stats, env_state, key, config, num_unrolls
+                ),
+                observe=lambda stats, obs: observe(config, stats, obs),
+                sgd=minibatch_sgd,
+                init_params=lambda key: learner.init(key, config.learner),
+                init_opt_state=make_optimizer(config).init,
+            )
+            result: PhaseResult = phase.run(context)
+            return state._replace(**result._asdict(), key=key)
+
+        return run
 
     # Through one jit, run_iterations' reading of the metrics' shapes and its loop body share a
     # single trace of the iteration (tracing the physics is seconds of every compilation).
@@ -320,7 +382,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
 
         return jax.lax.fori_loop(0, num_iterations, body, (state, zeros))
 
-    def evaluate(params, stats, key, config: TrainConfig, deterministic: bool = True):
+    def evaluate(params, aux, stats, key, config: TrainConfig, deterministic: bool = True):
         """Returns and lengths of ``eval_envs`` episodes, one from each environment."""
         reset_key, act_key = jax.random.split(key)
         env_state = reset_all(jax.random.split(reset_key, config.eval_envs))
@@ -328,7 +390,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
 
         def step(carry, key):
             env_state, total, length, alive = carry
-            action, _ = policy_action(learner, config, params, stats, env_state.obs, key, deterministic)
+            action, _ = policy_action(learner, config, params, aux, stats, env_state.obs, key, deterministic)
             env_state = step_all(env_state, action)
             total = total + jnp.where(alive, env_state.reward, 0.0)
             length = length + alive
@@ -340,4 +402,5 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
         (_, total, length, _), _ = jax.lax.scan(step, carry, jax.random.split(act_key, steps))
         return total, length
 
-    return Loop(init, iteration, run_iterations, evaluate, rollout, advantages, update)
+    phases = tuple(phase_runner(phase) for phase in learner.phases)
+    return Loop(init, iteration, run_iterations, evaluate, phases, rollout, advantages, update)

@@ -4,7 +4,9 @@
 The seeds of a run (``num_seeds``; member i uses ``seed + i`` and, for a swept hyperparameter,
 its i-th value) are one vmapped, jitted program. Training runs in chunks between evaluations;
 after each chunk the host evaluates, checks that the losses are finite, checkpoints and logs.
-A non-finite loss stops the run with :class:`TrainingDiverged` before anything is written, so
+A learner's phases run between chunks at the iterations they name (chunks end there too), each
+as its own seed-vmapped program, before the checkpoint of that iteration; a record's ``stage``
+counts the phases run before its chunk. A non-finite loss stops the run with :class:`TrainingDiverged` before anything is written, so
 the last checkpoint and metrics stay those of the last healthy chunk. A run folder has one writer
 at a time (:mod:`jaxrl.runlock`); each evaluation's metrics line is written before its
 checkpoint, so a resume (from the latest complete checkpoint) finds every record it keeps and
@@ -32,10 +34,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs
-from jaxrl import checkpoint, learners, parallel, runlock, runlog
+from jaxrl import checkpoint, parallel, runlock, runlog
 from jaxrl import loggers as loggers_module
-from jaxrl.config import ConfigError, TrainConfig, from_dict, to_dict, validate
+from jaxrl.config import ConfigError, TrainConfig, to_dict
+from jaxrl.learners.base import Learner
 from jaxrl.loop import Loop, TrainState, make_loop, policy_action
+from jaxrl.registry import from_dict, make_learner, validate
 
 LOSS_KEYS_EXCLUDED = ("episodes", "episode_return_sum")
 
@@ -50,11 +54,11 @@ class TrainResult(NamedTuple):
     config: TrainConfig
 
 
-def build(config: TrainConfig) -> tuple[envs.EpisodeWrapper, learners.Learner, Loop]:
+def build(config: TrainConfig) -> tuple[envs.EpisodeWrapper, Learner, Loop]:
     env = envs.make(
         config.env, episode_length=config.episode_length or None, action_repeat=config.action_repeat
     )
-    learner = learners.make(config.algo, env.observation_size, env.action_size)
+    learner = make_learner(config.algo, env.observation_size, env.action_size)
     return env, learner, make_loop(env, learner, config)
 
 
@@ -111,6 +115,23 @@ def _restore_state(run_dir: Path, loop: Loop, config: TrainConfig) -> TrainState
         lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), abstract, shardings
     )
     return checkpoint.restore(run_dir, abstract)
+
+
+def phase_schedule(learner: Learner, config: TrainConfig) -> dict[int, list[int]]:
+    """Iteration -> the indices of the learner's phases that run after it, in order."""
+    schedule: dict[int, list[int]] = {}
+    for index, phase in enumerate(learner.phases):
+        for point in phase.iterations(config):
+            if 0 < point < config.num_iterations:
+                schedule.setdefault(int(point), []).append(index)
+    return dict(sorted(schedule.items()))
+
+
+def _compiled_phase(loop: Loop, index: int, config: TrainConfig, mesh, state: Any, members: TrainConfig):
+    """The compiled, seed-vmapped phase ``index`` of the learner."""
+    shardings = parallel.state_shardings(state, mesh, config.num_envs)
+    run = jax.jit(jax.vmap(loop.phases[index]), donate_argnums=0, out_shardings=shardings)
+    return run.lower(state, members).compile()
 
 
 def _summarise(sums: dict[str, np.ndarray], iterations: int) -> dict[str, Any]:
@@ -239,11 +260,15 @@ def _train(
     run = _compiled_chunk(loop, config, mesh, state, members)
     memory_bytes = footprint_bytes(run)
     evaluate = jax.jit(jax.vmap(loop.evaluate), out_shardings=parallel.replicated(mesh))
+    schedule = phase_schedule(learner, config)
+    used = sorted({index for indices in schedule.values() for index in indices})
+    phases = {index: _compiled_phase(loop, index, config, mesh, state, members) for index in used}
     compile_seconds = time.perf_counter() - started
 
     total = config.num_iterations
     chunk = math.ceil(total / config.num_evals)
     iteration = int(state.iteration[0])
+    phase_seconds = 0.0
     bar = tqdm(
         total=total * config.steps_per_iteration,
         initial=iteration * config.steps_per_iteration,
@@ -255,20 +280,29 @@ def _train(
     )
     try:
         while iteration < total:
-            count = min(chunk, total - iteration)
-            chunk_start = time.perf_counter()
-            state, sums = run(state, members, jnp.int32(count))
-            sums = jax.device_get(sums)
-            chunk_seconds = time.perf_counter() - chunk_start
-            iteration += count
-            non_finite = [k for k, v in sums.items() if not np.all(np.isfinite(v))]
-            if non_finite:
-                raise TrainingDiverged(
-                    f"{', '.join(non_finite)} became non-finite before iteration {iteration}; the last"
-                    f" checkpoint and metrics are those of iteration {iteration - count}"
-                )
+            first, evaluation = iteration, min((iteration // chunk + 1) * chunk, total)
+            sums, train_seconds = None, 0.0
+            while iteration < evaluation:  # the chunk, cut where phases run
+                count = min([evaluation, *(p for p in schedule if p > iteration)]) - iteration
+                chunk_start = time.perf_counter()
+                state, part = run(state, members, jnp.int32(count))
+                part = jax.device_get(part)
+                train_seconds += time.perf_counter() - chunk_start
+                iteration += count
+                non_finite = [k for k, v in part.items() if not np.all(np.isfinite(v))]
+                if non_finite:
+                    raise TrainingDiverged(
+                        f"{', '.join(non_finite)} became non-finite before iteration {iteration}; the"
+                        f" last checkpoint and metrics are those of iteration {first}"
+                    )
+                sums = part if sums is None else jax.tree.map(np.add, sums, part)
+                if iteration < evaluation:
+                    state, phase_seconds = _run_phases(
+                        phases, schedule, iteration, state, members, phase_seconds
+                    )
+            count = iteration - first
             returns, lengths = jax.device_get(
-                evaluate(state.params, state.obs_stats, evaluation_keys(keys, iteration), members)
+                evaluate(state.params, state.aux, state.obs_stats, evaluation_keys(keys, iteration), members)
             )
             record = {
                 "env_steps": iteration * config.steps_per_iteration,
@@ -277,12 +311,17 @@ def _train(
                 "eval_return_std": float(np.std(returns)),
                 "eval_return_per_seed": np.mean(returns, axis=1).tolist(),
                 "eval_length": float(np.mean(lengths)),
-                "train_sps": count * config.steps_per_iteration / chunk_seconds,
+                "train_sps": count * config.steps_per_iteration / train_seconds,
                 "compile_seconds": compile_seconds,
                 "memory_bytes": memory_bytes,
                 "wall_time": elapsed_before + time.perf_counter() - started,
                 **_summarise(sums, count),
             }
+            stage = sum(len(indices) for point, indices in schedule.items() if point < iteration)
+            if schedule:  # the stage evaluated, and the time its chunk spent in phases
+                record["stage"] = stage
+                record["phase_seconds"] = phase_seconds
+            state, phase_seconds = _run_phases(phases, schedule, iteration, state, members, 0.0)
             records.append(record)
             if run_dir is not None:  # metrics first: a checkpoint never lacks its record
                 if writer:
@@ -295,6 +334,7 @@ def _train(
             bar.update(count * config.steps_per_iteration)
             train_return = record["train_return"]
             bar.set_postfix(
+                **({"stage": stage} if schedule else {}),
                 sps=f"{record['train_sps']:.0f}",
                 eval=f"{record['eval_return']:.1f}",
                 train="-" if train_return is None else f"{train_return:.1f}",
@@ -308,6 +348,24 @@ def _train(
         for metric_logger in metric_loggers:
             metric_logger.close()
     return TrainResult(state, records, config)
+
+
+def _run_phases(
+    phases: dict[int, Any],
+    schedule: dict[int, list[int]],
+    iteration: int,
+    state: TrainState,
+    members,
+    seconds: float,
+) -> tuple[TrainState, float]:
+    """The state after the phases scheduled at ``iteration``, and ``seconds`` plus their time."""
+    if iteration not in schedule:
+        return state, seconds
+    started = time.perf_counter()
+    for index in schedule[iteration]:
+        state = phases[index](state, members)
+    jax.block_until_ready(state)
+    return state, seconds + time.perf_counter() - started
 
 
 def resume(
@@ -378,12 +436,12 @@ def policy_of(
     the evaluation action. Works on one observation or a batch.
     """
     _, learner, _ = build(config)
-    params, stats = jax.tree.map(lambda x: x[seed_index], (state.params, state.obs_stats))
+    params, aux, stats = jax.tree.map(lambda x: x[seed_index], (state.params, state.aux, state.obs_stats))
     config_of_seed = jax.tree.map(lambda x: x[seed_index], member_configs(config))
 
     @jax.jit
     def policy(obs: jax.Array, key: jax.Array) -> jax.Array:
-        return policy_action(learner, config_of_seed, params, stats, obs, key, deterministic)[0]
+        return policy_action(learner, config_of_seed, params, aux, stats, obs, key, deterministic)[0]
 
     return policy
 
@@ -403,6 +461,6 @@ def evaluate_run(
     config, loop, _, state = _restored_run(run_dir)
     members = member_configs(config.replace(eval_envs=episodes))
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(seed), i))(jnp.arange(config.num_seeds))
-    evaluate = jax.jit(jax.vmap(lambda p, s, k, c: loop.evaluate(p, s, k, c, deterministic)))
-    returns, _ = evaluate(state.params, state.obs_stats, keys, members)
+    evaluate = jax.jit(jax.vmap(lambda p, a, s, k, c: loop.evaluate(p, a, s, k, c, deterministic)))
+    returns, _ = evaluate(state.params, state.aux, state.obs_stats, keys, members)
     return np.asarray(returns)

@@ -25,7 +25,7 @@ def tanh_normal(policy_params, hidden, obs, raw_action, key):
 def gaussian_batch(old_log_prob, advantage, target):
     """A minibatch of 3-D observations and stored 2-D pre-squash actions for the Gaussian
     learners' loss tests (fixed keys), with V_old = target."""
-    from jaxrl.learners import Batch
+    from jaxrl.learners.base import Batch
 
     size = len(old_log_prob)
     obs = jax.random.normal(jax.random.PRNGKey(1), (size, 3))

@@ -63,7 +63,7 @@ def test_loop_advantages_equal_those_from_the_value_of_every_true_next_observati
     _, learner, loop = build(config)
     state = loop.init(jax.random.PRNGKey(0), config)
     _, trajectories = jax.jit(loop.rollout)(
-        state.params, state.obs_stats, state.env_state, jax.random.PRNGKey(1), config
+        state.params, state.aux, state.obs_stats, state.env_state, jax.random.PRNGKey(1), config
     )
     stats = normalize.update(state.obs_stats, trajectories.obs)
     # Episodes cut off inside segments, not only at their last step.

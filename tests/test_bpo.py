@@ -7,9 +7,10 @@ import numpy as np
 import optax
 
 import jaxrl
-from jaxrl.learners import Batch, bpo
-from jaxrl.learners import make as make_learner
+from jaxrl.learners import bpo
+from jaxrl.learners.base import Batch
 from jaxrl.networks import MLP
+from jaxrl.registry import make_learner
 
 
 def sigmoid(x):
@@ -49,7 +50,7 @@ def test_bpo_loss_equals_hand_computed_value():
     target = jnp.array([0.5, 30.0, -1.0, 2.0, -40.0, 0.1])
     obs, raw_action, batch = hand_computed.gaussian_batch(old_log_prob, target, target)
     key = jax.random.PRNGKey(3)
-    total, metrics = learner.loss(params, params, batch, key, config)
+    total, metrics = learner.loss(params, params, {}, batch, key, config)
 
     log_prob, entropy = hand_computed.tanh_normal(params["policy"], (8,), obs, raw_action, key)
     ratio = np.exp(log_prob - np.asarray(old_log_prob))
@@ -79,7 +80,7 @@ def test_policy_gradient_does_not_move_the_critic():
     returns = jnp.array([3.0, -2.0, 5.0, 0.0])
     extras = {"raw_action": raw_action, "log_prob": jnp.full(4, -2.0)}
     batch = Batch(obs, jnp.tanh(raw_action), extras, returns, returns, returns)
-    grads = jax.grad(lambda p: learner.loss(p, p, batch, jax.random.PRNGKey(3), config)[0])(params)
+    grads = jax.grad(lambda p: learner.loss(p, p, {}, batch, jax.random.PRNGKey(3), config)[0])(params)
     critic_norm = optax.global_norm(grads["value"])
     assert float(optax.global_norm(grads["policy"])) > 1e-3
     assert float(critic_norm) < 1e-6, "J_P must not train V or m (both enter under stop-gradient)"
@@ -98,7 +99,7 @@ def test_median_head_converges_to_the_sample_median_not_the_mean():
 
     @jax.jit
     def step(params, opt_state, key):
-        grads, _ = jax.grad(learner.loss, has_aux=True)(params, params, batch, key, config)
+        grads, _ = jax.grad(learner.loss, has_aux=True)(params, params, {}, batch, key, config)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 

@@ -50,7 +50,8 @@ def test_invalid_values_fail_with_one_line(overrides, message):
 
 
 def test_config_round_trips_through_json_dict():
-    from jaxrl.config import from_dict, to_dict
+    from jaxrl.config import to_dict
+    from jaxrl.registry import from_dict
 
     config = jaxrl.make_config("ppo", preset="cpu", env="toy/pointmass")
     assert from_dict(to_dict(config)) == config

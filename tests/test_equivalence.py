@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxrl
-from jaxrl.learners import LEARNERS
+from jaxrl.registry import LEARNERS
 
 
 def member(tree, index):

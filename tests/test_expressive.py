@@ -7,8 +7,9 @@ import pytest
 from jax.scipy.stats import norm
 
 from jaxrl.actors import chain, diffusion, flow
-from jaxrl.learners import Batch, dppo, fpo, reinflow
-from jaxrl.learners import make as make_learner
+from jaxrl.learners import dppo, fpo, reinflow
+from jaxrl.learners.base import Batch
+from jaxrl.registry import make_learner
 
 OBS, ACT, BATCH = 3, 2, 5
 
@@ -81,7 +82,7 @@ def learner_setup(name, config):
     learner = make_learner(name, OBS, ACT)
     params = learner.init(jax.random.PRNGKey(0), config)
     obs = jax.random.normal(jax.random.PRNGKey(1), (BATCH, OBS))
-    action, extras = learner.act(params, obs, jax.random.PRNGKey(2), config)
+    action, extras = learner.act(params, {}, obs, jax.random.PRNGKey(2), config)
     return learner, params, obs, action, extras
 
 
@@ -134,7 +135,7 @@ def test_ratio_is_exactly_one_when_parameters_are_unchanged(name, config):
     learner, params, obs, action, extras = learner_setup(name, config)
     ones = jnp.ones(BATCH)
     batch = Batch(obs, action, extras, ones, ones, ones)
-    _, metrics = learner.loss(params, params, batch, jax.random.PRNGKey(3), config)
+    _, metrics = learner.loss(params, params, {}, batch, jax.random.PRNGKey(3), config)
     # With A = 1 (DPPO: every step weighted by the denoising discount), -mean(min(rho A, clip A)).
     weight = 1.0 if name != "dppo" else float(jnp.mean(dppo.step_weights(10, config.denoise_discount)))
     np.testing.assert_allclose(metrics["policy_loss"], -weight, rtol=1e-6)
@@ -154,9 +155,9 @@ def test_deterministic_actions_are_the_noise_free_chains():
         ("reinflow", reinflow.ReinFlowConfig(policy_hidden=(8,), value_hidden=(8,))),
     ):
         learner, params, obs, action, _ = learner_setup(name, config)
-        deterministic = learner.act_deterministic(params, obs, config)
+        deterministic = learner.act_deterministic(params, {}, obs, config)
         assert deterministic.shape == action.shape
-        np.testing.assert_array_equal(deterministic, learner.act_deterministic(params, obs, config))
+        np.testing.assert_array_equal(deterministic, learner.act_deterministic(params, {}, obs, config))
         assert bool(jnp.all(jnp.abs(deterministic) <= 1.0))
 
 

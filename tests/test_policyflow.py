@@ -67,11 +67,11 @@ def test_ratio_is_exactly_one_at_the_collecting_parameters():
     learner = jaxrl.make_learner("policyflow", 6, 2)
     params = learner.init(jax.random.PRNGKey(0), config.learner)
     obs = jax.random.normal(jax.random.PRNGKey(1), (32, 6))
-    action, extras = learner.act(params, obs, jax.random.PRNGKey(2), config.learner)
+    action, extras = learner.act(params, {}, obs, jax.random.PRNGKey(2), config.learner)
     np.testing.assert_array_equal(action, extras["flowed"] + extras["noise"])
     advantage = jax.random.normal(jax.random.PRNGKey(3), (32,))
     batch = Batch(obs, action, extras, advantage, advantage, jnp.zeros(32))
-    _, metrics = learner.loss(params, params, batch, jax.random.PRNGKey(4), config.learner)
+    _, metrics = learner.loss(params, params, {}, batch, jax.random.PRNGKey(4), config.learner)
     assert float(metrics["approx_kl"]) == 0.0 and float(metrics["clip_fraction"]) == 0.0
     # With unit ratios the clipped surrogate is -mean(standardised advantages) = 0.
     assert abs(float(metrics["policy_loss"])) < 1e-6

@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.actors import gaussian
-from jaxrl.learners import make as make_learner
 from jaxrl.learners import ppo
 from jaxrl.networks import MLP
+from jaxrl.registry import make_learner
 
 
 def test_tanh_normal_log_prob_matches_direct_formula():
@@ -27,7 +27,7 @@ def test_ppo_loss_equals_hand_computed_value():
     target = jnp.array([0.5, 1.0, -1.0, 2.0, 0.0])
     obs, raw_action, batch = hand_computed.gaussian_batch(old_log_prob, advantage, target)
     key = jax.random.PRNGKey(3)
-    total, metrics = learner.loss(params, params, batch, key, config)
+    total, metrics = learner.loss(params, params, {}, batch, key, config)
 
     # By hand, in NumPy, from the network outputs.
     log_prob, entropy = hand_computed.tanh_normal(params["policy"], (8,), obs, raw_action, key)

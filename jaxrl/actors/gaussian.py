@@ -67,8 +67,8 @@ class ActorCritic(NamedTuple):
 
     init: Callable[..., Any]  # (key, config) -> params
     distribution: Callable[..., tuple[jax.Array, jax.Array]]  # (params, obs, config) -> mean, std
-    act: Callable[..., tuple[jax.Array, dict[str, jax.Array]]]  # (params, obs, key, config)
-    act_deterministic: Callable[..., jax.Array]  # (params, obs, config) -> tanh(mean)
+    act: Callable[..., tuple[jax.Array, dict[str, jax.Array]]]  # (params, aux, obs, key, config)
+    act_deterministic: Callable[..., jax.Array]  # (params, aux, obs, config) -> tanh(mean)
     critic: Callable[..., jax.Array]  # (params, obs, config) -> [..., critic_outputs]
 
 
@@ -91,12 +91,12 @@ def actor_critic(observation_size: int, action_size: int, critic_outputs: int = 
     def distribution(params, obs, config: ActorCriticConfig):
         return split_params(networks(config)[0].apply(params["policy"], obs), config.min_std)
 
-    def act(params, obs, key, config: ActorCriticConfig):
+    def act(params, aux, obs, key, config: ActorCriticConfig):
         mean, std = distribution(params, obs, config)
         u = sample(key, mean, std)
         return jnp.tanh(u), {"raw_action": u, "log_prob": log_prob(u, mean, std)}
 
-    def act_deterministic(params, obs, config: ActorCriticConfig):
+    def act_deterministic(params, aux, obs, config: ActorCriticConfig):
         return jnp.tanh(distribution(params, obs, config)[0])
 
     def critic(params, obs, config: ActorCriticConfig):

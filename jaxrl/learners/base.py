@@ -1,34 +1,37 @@
 """The learner contract: what a learner says, and nothing the shared loop already does.
 
-A learner is a :class:`Learner` of pure functions over its parameters (an arbitrary pytree) and
-its config (a frozen pytree dataclass whose numeric fields are traced):
+A learner is a :class:`Learner` of pure functions over its parameters ``params`` (the pytree the
+optimiser trains), its ``aux`` state (a pytree the optimiser does not touch: GoRL's stage and
+decoder; ``{}`` for most learners) and its config (a frozen pytree dataclass whose numeric fields
+are traced). Observations reaching a learner are already normalised, ``act``'s and ``loss``'s
+with the same statistics, so every ratio is exactly 1 before the first update. Rollout,
+advantages, minibatching, optimisation, evaluation and checkpoints belong to the loop.
 
-- ``init(key, config) -> params``
-- ``act(params, obs, key, config) -> (action, extras)``: a sampled action for the environment
-  and any per-step pytree the loss needs later (log-probabilities, noise draws, chains, latents);
-- ``act_deterministic(params, obs, config) -> action``: the action used for evaluation;
-- ``value(params, obs, config) -> V(obs)``;
-- ``loss(params, old_params, batch, key, config) -> (scalar, metrics)`` on a :class:`Batch`
-  minibatch; ``old_params`` are the parameters that collected the batch, frozen for the whole
-  update (PolicyFlow's velocity difference needs them; the others ignore them). ``metrics``
-  include ``approx_kl``, the learner's estimate of KL(old || new), which the ``kl_adaptive``
-  learning-rate schedule reads;
-- optionally ``between_iterations(params, aux, transitions, key, config) -> (params, aux)``, a
-  phase run after every iteration's update (GoRL fits its decoder there); ``aux`` is learner-owned
-  state carried and checkpointed by the loop, created by ``init_aux(params, config)``.
+A learner whose training has stages declares :class:`Phase` s: the loop runs each at the
+iterations it names, between two iterations, as its own compiled program, handing it a
+:class:`PhaseContext` (the state, the loop's rollout and minibatch-SGD routine, fresh-init
+functions) and taking back a :class:`PhaseResult`. Everything a phase changes is part of the
+training state, so checkpoints and resumes see it.
 
-Observations reaching a learner are already normalised, ``act``'s and ``loss``'s with the same
-statistics (so every ratio is exactly 1 before the first update). Rollout, advantages, minibatching,
-optimisation, evaluation and checkpoints belong to the loop, not here.
+Registration (names, config types, loop defaults, presets) is :class:`LearnerFactory`'s; the
+registry is :mod:`jaxrl.registry`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
+import optax
+
+from jaxrl.config import TrainConfig
+from jaxrl.normalize import RunningStats
+
+Params = Any  # a pytree of arrays
+Aux = Any  # a pytree of arrays
+Metrics = dict[str, jax.Array]
 
 
 class Batch(NamedTuple):
@@ -36,32 +39,138 @@ class Batch(NamedTuple):
 
     obs: jax.Array
     action: jax.Array
-    extras: Any
+    extras: Any  # what ``act`` returned besides the action
     advantage: jax.Array
     target: jax.Array  # GAE return R = A + V_old
-    value: jax.Array  # V_old(obs) at collection
+    value: jax.Array  # V_old(obs) at collection (PolicyFlow's clipped value loss reads it)
+
+
+class Init(Protocol):
+    def __call__(self, key: jax.Array, config: Any) -> Params: ...
+
+
+class InitAux(Protocol):
+    def __call__(self, key: jax.Array, config: Any) -> Aux: ...
+
+
+class Act(Protocol):
+    """A sampled action for the environment and the per-step extras the loss needs later
+    (log-probabilities, noise draws, chains, latents)."""
+
+    def __call__(
+        self, params: Params, aux: Aux, obs: jax.Array, key: jax.Array, config: Any
+    ) -> tuple[jax.Array, Any]: ...
+
+
+class ActDeterministic(Protocol):
+    """The action used for evaluation."""
+
+    def __call__(self, params: Params, aux: Aux, obs: jax.Array, config: Any) -> jax.Array: ...
+
+
+class Value(Protocol):
+    def __call__(self, params: Params, obs: jax.Array, config: Any) -> jax.Array: ...
+
+
+class Loss(Protocol):
+    """The scalar to minimise on a minibatch and its metrics, which include ``approx_kl`` (the
+    learner's estimate of KL(old || new), read by the ``kl_adaptive`` schedule). ``old_params``
+    are the parameters that collected the batch, frozen for the whole update."""
+
+    def __call__(
+        self, params: Params, old_params: Params, aux: Aux, batch: Batch, key: jax.Array, config: Any
+    ) -> tuple[jax.Array, Metrics]: ...
+
+
+class Collect(Protocol):
+    """The loop's rollout: ``num_unrolls`` segments of ``unroll_length`` steps of every training
+    environment; returns the environments' state and the transitions [T, segments, ...]."""
+
+    def __call__(
+        self, params: Params, aux: Aux, stats: RunningStats, env_state: Any, key: jax.Array, num_unrolls: int
+    ) -> tuple[Any, Any]: ...
+
+
+class MinibatchSGD(Protocol):
+    """The loop's minibatch SGD: one optimiser step of ``loss(params, minibatch, key) -> (scalar,
+    metrics)`` per row of ``indices`` [M, B] into the leading axis of ``data``; returns the
+    parameters, the optimiser state and the metrics [M]."""
+
+    def __call__(
+        self,
+        loss: Callable[[Params, Any, jax.Array], tuple[jax.Array, Metrics]],
+        optimizer: optax.GradientTransformation,
+        params: Params,
+        opt_state: Any,
+        data: Any,
+        indices: jax.Array,
+        key: jax.Array,
+    ) -> tuple[Params, Any, Metrics]: ...
+
+
+class PhaseContext(NamedTuple):
+    """What a phase is handed: one seed's training state and the loop's own routines."""
+
+    params: Params
+    opt_state: Any
+    aux: Aux
+    obs_stats: RunningStats
+    env_state: Any
+    key: jax.Array  # the phase's own key, split from the state's
+    iteration: jax.Array  # iterations completed
+    config: TrainConfig
+    collect: Collect
+    observe: Callable[[RunningStats, jax.Array], jax.Array]  # raw -> the learner's observation
+    sgd: MinibatchSGD
+    init_params: Callable[[jax.Array], Params]  # the learner's init under this config
+    init_opt_state: Callable[[Params], Any]  # the loop optimiser's fresh state
+
+
+class PhaseResult(NamedTuple):
+    """The parts of the training state a phase may replace."""
+
+    params: Params
+    opt_state: Any
+    aux: Aux
+    obs_stats: RunningStats
+    env_state: Any
+
+
+class Phase(NamedTuple):
+    """Work run between iterations: after ``iterations(config)`` completed iterations (each
+    point in (0, num_iterations)), ``run(context)``."""
+
+    iterations: Callable[[TrainConfig], tuple[int, ...]]
+    run: Callable[[PhaseContext], PhaseResult]
+
+
+def no_aux(key: jax.Array, config: Any) -> Aux:
+    return {}
 
 
 class Learner(NamedTuple):
-    name: str
-    config_type: type
-    init: Callable[..., Any]
-    act: Callable[..., tuple[jax.Array, Any]]
-    act_deterministic: Callable[..., jax.Array]
-    value: Callable[..., jax.Array]
-    loss: Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
-    between_iterations: Callable[..., tuple[Any, Any]] | None = None
-    init_aux: Callable[..., Any] = lambda params, config: {}
+    init: Init
+    act: Act
+    act_deterministic: ActDeterministic
+    value: Value
+    loss: Loss
+    init_aux: InitAux = no_aux
+    phases: tuple[Phase, ...] = ()
+    # A gradient-norm bound of the learner's own, from its state (GoRL's per-stage clip); the
+    # loop clips at the smaller of it and ``max_grad_norm``.
+    max_grad_norm: Callable[[Aux, Any], jax.Array] | None = None
 
 
 class LearnerFactory(NamedTuple):
     """Makes a :class:`Learner` for an environment's sizes; registered under ``name``.
 
     ``loop_defaults`` are the learner's own defaults for loop settings (e.g. BPO's gradient
-    clip); presets and explicit values override them.
+    clip); ``presets`` add the learner's own values to a named preset; the preset's values and
+    explicit ones override the defaults.
     """
 
     name: str
     config_type: type
     make: Callable[[int, int], Learner]  # (observation_size, action_size) -> Learner
     loop_defaults: Mapping[str, Any] = MappingProxyType({})
+    presets: Mapping[str, Mapping[str, Any]] = MappingProxyType({})

@@ -90,7 +90,7 @@ def make(observation_size: int, action_size: int) -> Learner:
     def value(params, obs, config):
         return model.critic(params, obs, config)[..., 0]
 
-    def loss(params, old_params, batch: Batch, key, config: BPOConfig):
+    def loss(params, old_params, aux, batch: Batch, key, config: BPOConfig):
         log_ratio, mean, std = gaussian.log_ratio(params, model, batch.obs, batch.extras, config)
         ratio = ratio_of(log_ratio)
         heads = model.critic(params, batch.obs, config)
@@ -119,7 +119,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         }
         return total, metrics
 
-    return Learner("bpo", BPOConfig, model.init, model.act, model.act_deterministic, value, loss)
+    return Learner(model.init, model.act, model.act_deterministic, value, loss)
 
 
 FACTORY = LearnerFactory("bpo", BPOConfig, make, LOOP_DEFAULTS)

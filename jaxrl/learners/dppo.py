@@ -73,18 +73,18 @@ def make(observation_size: int, action_size: int) -> Learner:
             predict_noise, config.denoising_steps, config.schedule, config.min_std, config.x0_clip
         )
 
-    def act(params, obs, key, config: DPPOConfig):
+    def act(params, aux, obs, key, config: DPPOConfig):
         shape = (*obs.shape[:-1], action_size)
         path, log_probs = chain.act(
             step_of(params, obs, config), key, shape, config.denoising_steps, config.noise_clip
         )
         return jnp.tanh(path[..., -1, :]), {"chain": path, "log_probs": log_probs}
 
-    def act_deterministic(params, obs, config: DPPOConfig):
+    def act_deterministic(params, aux, obs, config: DPPOConfig):
         shape = (*obs.shape[:-1], action_size)
         return jnp.tanh(chain.mode(step_of(params, obs, config), shape, config.denoising_steps))
 
-    def loss(params, old_params, batch: Batch, key, config: DPPOConfig):
+    def loss(params, old_params, aux, batch: Batch, key, config: DPPOConfig):
         new_log_probs = chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"])
         log_ratio = new_log_probs - batch.extras["log_probs"]  # [batch, K]
         advantage = common.advantages(batch, config.normalize_advantage)
@@ -93,7 +93,7 @@ def make(observation_size: int, action_size: int) -> Learner:
             log_ratio, step_advantage, batch, critic.value(params, batch.obs, config), config
         )
 
-    return Learner("dppo", DPPOConfig, init, act, act_deterministic, critic.value, loss)
+    return Learner(init, act, act_deterministic, critic.value, loss)
 
 
 FACTORY = LearnerFactory("dppo", DPPOConfig, make)

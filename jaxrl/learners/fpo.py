@@ -91,7 +91,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         predicted = predict(params, repeated, x_t, times, config)
         return flow.cfm_loss(predicted, action[..., None, :], noise, times, config.loss_form)
 
-    def act(params, obs, key, config: FPOConfig):
+    def act(params, aux, obs, key, config: FPOConfig):
         start_key, time_key, noise_key = jax.random.split(key, 3)
         batch = obs.shape[:-1]
         x1 = jax.random.normal(start_key, (*batch, action_size))
@@ -108,11 +108,11 @@ def make(observation_size: int, action_size: int) -> Learner:
         extras = {"raw_action": action, "times": times, "noise": noise, "cfm_loss": losses}
         return jnp.tanh(action), extras
 
-    def act_deterministic(params, obs, config: FPOConfig):
+    def act_deterministic(params, aux, obs, config: FPOConfig):
         x1 = jnp.zeros((*obs.shape[:-1], action_size))
         return jnp.tanh(flow.euler_sample(velocity(params, obs, config), x1, config.flow_steps))
 
-    def loss(params, old_params, batch: Batch, key, config: FPOConfig):
+    def loss(params, old_params, aux, batch: Batch, key, config: FPOConfig):
         extras = batch.extras
         new_losses = draw_losses(
             params, batch.obs, extras["raw_action"], extras["times"], extras["noise"], config
@@ -125,7 +125,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         raw_size = jnp.mean(jnp.abs(extras["raw_action"]))
         return total, {**metrics, "cfm_loss": jnp.mean(new_losses), "raw_action_size": raw_size}
 
-    return Learner("fpo", FPOConfig, init, act, act_deterministic, critic.value, loss)
+    return Learner(init, act, act_deterministic, critic.value, loss)
 
 
 FACTORY = LearnerFactory("fpo", FPOConfig, make)

@@ -186,7 +186,7 @@ def make(observation_size: int, action_size: int) -> Learner:
     def velocity(params, obs, config):
         return lambda x, t: field(config).apply(params["policy"], obs, x, t)
 
-    def act(params, obs, key, config: PolicyFlowConfig):
+    def act(params, aux, obs, key, config: PolicyFlowConfig):
         latent_key, noise_key = jax.random.split(key)
         z = jax.random.normal(latent_key, (*obs.shape[:-1], action_size))
         flowed = integrate(velocity(params, obs, config), z)
@@ -196,10 +196,10 @@ def make(observation_size: int, action_size: int) -> Learner:
         extras = {"z": z, "flowed": flowed, "noise": noise, "log_prob": gaussian_log_prob(noise, zero, std)}
         return flowed + noise, extras
 
-    def act_deterministic(params, obs, config: PolicyFlowConfig):
+    def act_deterministic(params, aux, obs, config: PolicyFlowConfig):
         return integrate(velocity(params, obs, config), jnp.zeros((*obs.shape[:-1], action_size)))
 
-    def loss(params, old_params, batch: Batch, key, config: PolicyFlowConfig):
+    def loss(params, old_params, aux, batch: Batch, key, config: PolicyFlowConfig):
         extras = batch.extras
         t = time_grid()[jax.random.randint(key, batch.advantage.shape, 0, 2 * FLOW_STEPS + 1)]
         x_t = (1.0 - t[..., None]) * extras["z"] + t[..., None] * extras["flowed"]
@@ -231,7 +231,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         }
         return total, metrics
 
-    return Learner("policyflow", PolicyFlowConfig, init, act, act_deterministic, critic.value, loss)
+    return Learner(init, act, act_deterministic, critic.value, loss)
 
 
 FACTORY = LearnerFactory("policyflow", PolicyFlowConfig, make, LOOP_DEFAULTS)

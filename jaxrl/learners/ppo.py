@@ -39,7 +39,7 @@ def make(observation_size: int, action_size: int) -> Learner:
     def value(params, obs, config):
         return model.critic(params, obs, config)[..., 0]
 
-    def loss(params, old_params, batch: Batch, key, config: PPOConfig):
+    def loss(params, old_params, aux, batch: Batch, key, config: PPOConfig):
         log_ratio, mean, std = gaussian.log_ratio(params, model, batch.obs, batch.extras, config)
         advantage = common.advantages(batch, config.normalize_advantage)
         total, metrics = common.clipped_ppo(
@@ -48,7 +48,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         entropy = jnp.mean(gaussian.entropy(key, mean, std))
         return total - config.entropy_cost * entropy, {**metrics, "entropy": entropy}
 
-    return Learner("ppo", PPOConfig, model.init, model.act, model.act_deterministic, value, loss)
+    return Learner(model.init, model.act, model.act_deterministic, value, loss)
 
 
 FACTORY = LearnerFactory("ppo", PPOConfig, make)

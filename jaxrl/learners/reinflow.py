@@ -97,12 +97,12 @@ def make(observation_size: int, action_size: int) -> Learner:
 
         return step
 
-    def act(params, obs, key, config: ReinFlowConfig):
+    def act(params, aux, obs, key, config: ReinFlowConfig):
         shape = (*obs.shape[:-1], action_size)
         path, log_probs = chain.act(step_of(params, obs, config), key, shape, config.flow_steps)
         return jnp.tanh(path[..., -1, :]), {"chain": path, "log_prob": jnp.sum(log_probs, axis=-1)}
 
-    def act_deterministic(params, obs, config: ReinFlowConfig):
+    def act_deterministic(params, aux, obs, config: ReinFlowConfig):
         shape = (*obs.shape[:-1], action_size)
         return jnp.tanh(chain.mode(step_of(params, obs, config, noisy=False), shape, config.flow_steps))
 
@@ -114,7 +114,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         )
         return jnp.sum(jnp.log(stds) + HALF_LOG_2PI_E, axis=(0, -1))
 
-    def loss(params, old_params, batch: Batch, key, config: ReinFlowConfig):
+    def loss(params, old_params, aux, batch: Batch, key, config: ReinFlowConfig):
         new_log_prob = jnp.sum(
             chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"]), axis=-1
         )
@@ -126,7 +126,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         chain_entropy = jnp.mean(entropy(params, batch.obs, config))
         return total - config.entropy_cost * chain_entropy, {**metrics, "entropy": chain_entropy}
 
-    return Learner("reinflow", ReinFlowConfig, init, act, act_deterministic, critic.value, loss)
+    return Learner(init, act, act_deterministic, critic.value, loss)
 
 
 FACTORY = LearnerFactory("reinflow", ReinFlowConfig, make)

@@ -1,0 +1,94 @@
+"""The registry of learners and the configs built for them: ``LEARNERS[name]`` is a
+:class:`~jaxrl.learners.base.LearnerFactory`; :func:`make_config` and :func:`from_dict` build a
+validated :class:`~jaxrl.config.TrainConfig` for a named learner.
+
+It imports the config and every learner module; neither imports it, so adding a learner is a
+line here and no import cycle hides behind function-level imports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from jaxrl import config as configs
+from jaxrl.config import ConfigError, TrainConfig
+from jaxrl.learners import bpo, dppo, fpo, gorl, policyflow, ppo, reinflow
+from jaxrl.learners.base import Learner, LearnerFactory
+
+LEARNERS: dict[str, LearnerFactory] = {
+    factory.name: factory
+    for factory in (
+        ppo.FACTORY,
+        bpo.FACTORY,
+        fpo.FACTORY,
+        dppo.FACTORY,
+        reinflow.FACTORY,
+        policyflow.FACTORY,
+        gorl.FACTORY,
+    )
+}
+
+
+def make_learner(name: str, observation_size: int, action_size: int) -> Learner:
+    return LEARNERS[name].make(observation_size, action_size)
+
+
+def check_algo(algo: Any, flag: str = "--algo=") -> LearnerFactory:
+    if algo not in LEARNERS:
+        raise ConfigError(f"{flag}{algo} is invalid: expected one of {', '.join(LEARNERS)}")
+    return LEARNERS[algo]
+
+
+def validate(config: TrainConfig) -> None:
+    """Raise ConfigError, one line, for the first value that cannot work."""
+    check_algo(config.algo)
+    configs.validate(config)
+
+
+def preset_values(algo: str, preset: str | None) -> dict[str, Any]:
+    """What ``preset`` sets for ``algo``: the shared preset, then the learner's own additions."""
+    if preset is not None and preset not in configs.PRESETS:
+        raise ConfigError(f"--preset={preset} is invalid: expected one of {', '.join(configs.PRESETS)}")
+    name = preset or "playground"
+    return {**configs.PRESETS[name], **LEARNERS[algo].presets.get(name, {})}
+
+
+def make_config(algo: str = "ppo", preset: str | None = None, **overrides: Any) -> TrainConfig:
+    """A validated TrainConfig for ``algo``: defaults (the learner's own loop defaults over
+    the loop's), then the preset, then ``overrides``.
+
+    Overrides may name fields of TrainConfig or of the learner's config, flat.
+    """
+    factory = check_algo(algo)
+    learner_type = factory.config_type
+    values = {**factory.loop_defaults, **preset_values(algo, preset), **overrides}
+    loop_names = set(configs.field_names(TrainConfig))
+    learner_names = set(configs.field_names(learner_type))
+    unknown = sorted(set(values) - loop_names - learner_names)
+    if unknown:
+        raise ConfigError(f"unknown config field {unknown[0]!r} for algo {algo!r}")
+    learner_config = learner_type(**{k: v for k, v in values.items() if k in learner_names})
+    config = TrainConfig(
+        algo=algo, learner=learner_config, **{k: v for k, v in values.items() if k in loop_names}
+    )
+    validate(config)
+    return config
+
+
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Inverse of :func:`jaxrl.config.to_dict`: JSON's lists become the config's tuples (layer
+    sizes) and float32 vectors (a swept hyperparameter, one value per seed). Every field must be
+    present."""
+    algo = values.get("algo")
+    factory = check_algo(algo, "algo=")
+    fields = [
+        f
+        for cls in (TrainConfig, factory.config_type)
+        for f in dataclasses.fields(cls)
+        if f.name not in ("learner", "algo")
+    ]
+    missing = [f.name for f in fields if f.name not in values]
+    if missing:
+        raise ConfigError(f"field {missing[0]!r} is missing")
+    return make_config(algo, **{f.name: configs.from_json(f, values[f.name]) for f in fields})

@@ -1,0 +1,123 @@
+"""GoRL: the identity decoder of stage 0, deterministic flow and DDIM decoders, the decoder refit,
+stages that advance with a fresh encoder, the command line, and a resume inside the last stage."""
+
+import json
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxrl
+from experiments import train
+from jaxrl.learners import gorl
+from jaxrl.loop import minibatch_sgd
+from jaxrl.training import build
+
+# Iterations of 256 steps: stages of 2, 2, 1 and 2 iterations, boundaries after 2, 4 and 5.
+STAGES = dict(
+    stage_steps=(512, 512, 256, 512),
+    refit_unrolls=2,
+    refit_samples=256,
+    refit_batch=64,
+    refit_epochs=3,
+    refit_patience=2,
+    decoder_hidden=(16, 16),
+)
+
+
+@pytest.fixture
+def gorl_config(tiny_config):
+    def make(decoder="flow", **overrides):
+        return tiny_config("gorl", decoder=decoder, **{**STAGES, **overrides})
+
+    return make
+
+
+def later_stage(aux):
+    return {**aux, "stage": jnp.ones((), jnp.int32)}
+
+
+@pytest.mark.parametrize("decoder", gorl.DECODERS)
+def test_stage_zero_acts_with_tanh_of_the_latent(gorl_config, decoder):
+    config = gorl_config(decoder)
+    _, learner, loop = build(config)
+    state = loop.init(jax.random.PRNGKey(0), config)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 6))
+    action, extras = learner.act(state.params, state.aux, obs, jax.random.PRNGKey(2), config.learner)
+    np.testing.assert_array_equal(extras["raw_action"], extras["latent"])
+    np.testing.assert_array_equal(action, jnp.tanh(extras["latent"]))
+    mean = learner.act_deterministic(state.params, state.aux, obs, config.learner)
+    assert not np.allclose(
+        mean, learner.act_deterministic(state.params, later_stage(state.aux), obs, config.learner)
+    )
+
+
+@pytest.mark.parametrize("decoder", gorl.DECODERS)
+def test_decoders_are_deterministic_maps_of_the_latent(gorl_config, decoder):
+    config = gorl_config(decoder)
+    _, learner, loop = build(config)
+    state = loop.init(jax.random.PRNGKey(0), config)
+    aux = later_stage(state.aux)
+    obs = jnp.tile(jax.random.normal(jax.random.PRNGKey(1), (1, 6)), (4, 1))
+    act = jax.jit(lambda key: learner.act(state.params, aux, obs, key, config.learner))
+    first, second = act(jax.random.PRNGKey(2)), act(jax.random.PRNGKey(2))
+    chex.assert_trees_all_equal(first, second)
+    assert not np.allclose(first[1]["raw_action"], first[1]["latent"])  # a decoder, not the identity
+    other = act(jax.random.PRNGKey(3))
+    assert not np.allclose(first[1]["raw_action"], other[1]["raw_action"])  # exploration is the latent's
+    deterministic = jax.jit(lambda: learner.act_deterministic(state.params, aux, obs, config.learner))
+    np.testing.assert_array_equal(deterministic(), deterministic())
+
+
+@pytest.mark.parametrize("decoder", gorl.DECODERS)
+def test_refit_lowers_the_held_out_loss(gorl_config, decoder):
+    settings = dict(refit_samples=2048, refit_batch=128, refit_epochs=20, refit_patience=20)
+    config = gorl_config(decoder, refit_learning_rate=3e-3, **settings)
+    obs = jax.random.normal(jax.random.PRNGKey(0), (2048, 3))
+    actions = jnp.stack([jnp.sin(2.0 * obs[:, 0]), obs[:, 1] * obs[:, 2]], axis=-1)
+    fit = jax.jit(lambda key: gorl.fit_decoder(minibatch_sgd, key, (obs, actions), config.learner))
+    _, initial, best = fit(jax.random.PRNGKey(1))
+    assert float(best) < 0.8 * float(initial), (initial, best)
+
+
+def test_a_stage_boundary_refits_the_decoder_and_resets_the_encoder(gorl_config):
+    config = gorl_config().replace(learning_rate=0.0)
+    assert gorl.stage_iterations(config) == (2, 4, 5)
+    _, learner, loop = build(config)
+    state = loop.init(jax.random.PRNGKey(0), config)
+    for _ in range(2):
+        state, _ = loop.iteration(state, config)
+    after = jax.jit(loop.phases[0])(state, config)
+    encoder_key = jax.random.split(jax.random.split(state.key)[1], 3)[2]
+    fresh = learner.init(encoder_key, config.learner)
+    chex.assert_trees_all_equal(after.params, fresh)
+    chex.assert_trees_all_equal(after.opt_state, loop.init(jax.random.PRNGKey(5), config).opt_state)
+    assert int(after.aux["stage"]) == 1 and int(after.iteration) == 2
+    assert not np.allclose(after.aux["decoder"]["params"]["MLP_0"]["Dense_0"]["kernel"],
+                           state.aux["decoder"]["params"]["MLP_0"]["Dense_0"]["kernel"])  # fmt: skip
+    # The loss sees what act saw in a later stage too: the ratio is 1 before any update.
+    _, metrics = loop.iteration(after, config)
+    assert abs(float(metrics["approx_kl"])) < 1e-7 and float(metrics["clip_fraction"]) == 0.0
+
+
+def test_a_bad_decoder_is_one_line_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit:
+        train.main(["--algo", "gorl", "--decoder", "foo", "--env", "toy/pointmass"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit.value.code == 2 and lines == [
+        "error: --decoder=foo is invalid: expected one of flow, diffusion"
+    ]
+
+
+def test_a_run_stopped_in_its_last_stage_resumes_bit_identically(gorl_config, tmp_path):
+    config = gorl_config(total_steps=1792, num_seeds=2)
+    whole = jaxrl.train(config, tmp_path / "whole", progress=False)
+    jaxrl.train(config.replace(total_steps=1536), tmp_path / "split", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["iteration"], r["stage"]) for r in records] == [(3, 1), (6, 3)]
+    resumed = jaxrl.resume(tmp_path / "split", total_steps=1792, progress=False)
+    assert [int(s) for s in resumed.state.aux["stage"]] == [3, 3]
+    chex.assert_trees_all_equal(resumed.state, whole.state)
+    assert [r["stage"] for r in whole.metrics] == [1, 3]  # evaluations after 4 and 7 iterations

@@ -7,6 +7,7 @@ where an uninterrupted one ends. Every process has a timeout, so a hang fails in
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -99,9 +100,17 @@ def records(run_dir: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+GLOO_LINE = re.compile(
+    r"\[Gloo\] Rank \d+ is connected to \d+ peer ranks\. Expected number of connected peer ranks is : \d+\n?"
+)
+
+
 def ours(text: str) -> str:
-    """Output without gloo's own '[Gloo] Rank ... is connected to ... peer ranks' lines."""
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("[Gloo]"))
+    """Output without gloo's own '[Gloo] Rank ... is connected to ... peer ranks' messages, which
+    gloo's threads may interleave mid-line (one message cut by another): removed until none is left."""
+    while (stripped := GLOO_LINE.sub("", text)) != text:
+        text = stripped
+    return text
 
 
 def final_state(run_dir: Path):

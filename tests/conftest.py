@@ -19,22 +19,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # set once, by the controller
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxrl-tests-jax-cache-")
     os.environ["JAXRL_TESTS_OWN_CACHE"] = "1"
 
-import jaxrl  # noqa: E402
+from tiny import TINY  # noqa: E402
 
-TINY = dict(
-    env="toy/pointmass",
-    num_envs=16,
-    unroll_length=8,
-    num_unrolls=2,
-    num_minibatches=4,
-    update_epochs=2,
-    total_steps=16 * 8 * 2 * 6,
-    num_evals=2,
-    eval_envs=4,
-    episode_length=20,
-    policy_hidden=(16,),
-    value_hidden=(16,),
-)
+import jaxrl  # noqa: E402
 
 
 def pytest_sessionfinish(session):

@@ -7,15 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import tiny
 
 from jaxrl.loggers import read_tensorboard
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--env", "toy/pointmass", "--num-envs", "16", "--unroll-length", "8", "--num-unrolls", "2",
-    "--num-minibatches", "4", "--update-epochs", "2", "--num-evals", "2", "--eval-envs", "4",
-    "--episode-length", "20", "--policy-hidden", "16", "--value-hidden", "16", "--no-progress",
-]  # fmt: skip
+TINY = tiny.flags()
 
 
 def cli(script, *args):

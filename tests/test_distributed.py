@@ -18,17 +18,13 @@ import chex
 import jax
 import numpy as np
 import pytest
+import tiny
 
 from experiments import train
 from jaxrl.training import _restored_run
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = [
-    "--env", "toy/pointmass", "--num-envs", "16", "--unroll-length", "8", "--num-unrolls", "2",
-    "--num-minibatches", "4", "--update-epochs", "2", "--num-evals", "4", "--eval-envs", "4",
-    "--episode-length", "20", "--policy-hidden", "16", "--value-hidden", "16", "--total-steps", "2048",
-    "--no-progress",
-]  # fmt: skip
+ARGS = tiny.flags(num_evals=4, total_steps=2048)
 STEPS = [512, 1024, 1536, 2048]
 TIMING_KEYS = ("train_sps", "compile_seconds", "wall_time")
 TIMEOUT = 600  # seconds for any one command; compiling dominates, and CI machines may be loaded

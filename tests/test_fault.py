@@ -10,16 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import chex
+import tiny
 
 from jaxrl.training import _restored_run
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = [
-    "--env", "toy/pointmass", "--num-envs", "16", "--unroll-length", "8", "--num-unrolls", "2",
-    "--num-minibatches", "4", "--update-epochs", "2", "--num-evals", "10", "--eval-envs", "4",
-    "--episode-length", "20", "--policy-hidden", "16", "--value-hidden", "16", "--total-steps", "5120",
-    "--no-progress",
-]  # fmt: skip
+ARGS = tiny.flags(num_evals=10, total_steps=5120)
 TIMING_KEYS = ("train_sps", "compile_seconds", "wall_time")
 
 

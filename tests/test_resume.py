@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import pytest
+import tiny
 
 import jaxrl
 from experiments import evaluate, train
@@ -19,11 +20,7 @@ from jaxrl import runlock, runlog
 from jaxrl.runlock import RunFolderBusy
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--env", "toy/pointmass", "--num-envs", "16", "--unroll-length", "8", "--num-unrolls", "2",
-    "--num-minibatches", "4", "--update-epochs", "2", "--num-evals", "2", "--eval-envs", "4",
-    "--episode-length", "20", "--policy-hidden", "16", "--value-hidden", "16", "--no-progress",
-]  # fmt: skip
+TINY = tiny.flags()
 
 
 @pytest.fixture(scope="module")

@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"--algos {unknown[0]} is invalid: expected some of {', '.join(LEARNERS)}")
     if args.total_steps is None:
-        from jaxrl.config import PRESETS, TrainConfig
+        from jaxrl.config import TrainConfig, preset_settings
 
-        args.total_steps = PRESETS[args.preset].get("total_steps", TrainConfig.total_steps)
+        args.total_steps = preset_settings(args.preset).get("total_steps", TrainConfig.total_steps)
 
     import jaxrl
     from jaxrl.runlog import atomic_write

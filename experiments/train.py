@@ -60,7 +60,11 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any], TrainCon
 
     parser = OneLineParser(prog="python -m experiments.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--algo", default=None, help=f"learner: {', '.join(LEARNERS)} (default: ppo)")
-    parser.add_argument("--preset", default=None, help=f"settings preset: {', '.join(PRESETS)}")
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help=f"settings preset: {', '.join(PRESETS)}, or several joined by commas (cpu,bpo)",
+    )
     parser.add_argument(
         "--run-dir",
         default=None,
@@ -181,7 +185,8 @@ def check_unchanged(
     sources = {}  # field -> the flag that set it; a later one replaces an earlier, as in make_config
     if args.algo is not None:
         sources["algo"] = "--algo={}"
-    for field in preset_values(args.algo or stored.algo, args.preset) if args.preset else ():
+    env = overrides.get("env", stored.env)
+    for field in preset_values(args.algo or stored.algo, args.preset, env) if args.preset else ():
         sources[field] = f"--preset={args.preset} (which sets {field}={{}})"
     for field in fixed:
         sources[field] = "--" + FLAG_NAMES.get(field, field).replace("_", "-") + "={}"

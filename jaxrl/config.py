@@ -178,7 +178,49 @@ PRESETS: dict[str, dict[str, Any]] = {
         "policy_hidden": (32, 32),
         "value_hidden": (64, 64),
     },
+    # The BPO reference's learning setting (bounded-ratio-rl, cfgs/algo/bpo/mujoco.yaml): returns
+    # in the task's own units (BPO's lambda and R - V are), gamma 0.99, lr 3e-4, 10 epochs. It
+    # sets no sizes, so it combines with one that does: --preset cpu,bpo.
+    "bpo": {
+        "normalize_obs": False,
+        "reward_scaling": 1.0,
+        "gamma": 0.99,
+        "learning_rate": 3e-4,
+        "update_epochs": 10,
+    },
 }
+
+# MuJoCo Playground's per-task changes to its DM Control PPO settings
+# (mujoco_playground/config/dm_control_suite_params.py). They apply under every preset, and a
+# preset that sets the same field itself wins: the CPU preset keeps its own budget and epochs,
+# and takes the pendulum's action repeat and the discounts. Playground spells the pendulum
+# "PendulumSwingUp" in that file, so its own branch never fires; here it applies as intended.
+TASK_SETTINGS: dict[str, dict[str, Any]] = {
+    "PendulumSwingup": {"action_repeat": 4, "update_epochs": 4},
+    "BallInCup": {"gamma": 0.95},
+    "FingerSpin": {"gamma": 0.95},
+    "AcrobotSwingup": {"total_steps": 100_000_000},
+    "AcrobotSwingupSparse": {"total_steps": 100_000_000},
+    "SwimmerSwimmer6": {"total_steps": 100_000_000},
+    "WalkerRun": {"total_steps": 100_000_000},
+}
+
+
+def preset_names(preset: str | None) -> list[str]:
+    """``"cpu,bpo"`` -> ["cpu", "bpo"] (applied in that order); None -> ["playground"]."""
+    names = (preset or "playground").split(",")
+    for name in names:
+        if name not in PRESETS:
+            raise ConfigError(
+                f"--preset={preset} is invalid: expected one of {', '.join(PRESETS)}, or several"
+                f" joined by commas (e.g. cpu,bpo)"
+            )
+    return names
+
+
+def preset_settings(preset: str | None) -> dict[str, Any]:
+    """The loop's and learners' fields that ``preset`` (one name or several) sets, in order."""
+    return {k: v for name in preset_names(preset) for k, v in PRESETS[name].items()}
 
 
 def field_names(cls: type) -> list[str]:

@@ -46,23 +46,26 @@ def validate(config: TrainConfig) -> None:
     configs.validate(config)
 
 
-def preset_values(algo: str, preset: str | None) -> dict[str, Any]:
-    """What ``preset`` sets for ``algo``: the shared preset, then the learner's own additions."""
-    if preset is not None and preset not in configs.PRESETS:
-        raise ConfigError(f"--preset={preset} is invalid: expected one of {', '.join(configs.PRESETS)}")
-    name = preset or "playground"
-    return {**configs.PRESETS[name], **LEARNERS[algo].presets.get(name, {})}
+def preset_values(algo: str, preset: str | None, env: str | None = None) -> dict[str, Any]:
+    """What ``preset`` sets for ``algo`` on ``env``: the task's own settings
+    (:data:`~jaxrl.config.TASK_SETTINGS`), then each named preset with the learner's additions
+    to it, in order."""
+    values = dict(configs.TASK_SETTINGS.get(env, {}))
+    for name in configs.preset_names(preset):
+        values.update({**configs.PRESETS[name], **LEARNERS[algo].presets.get(name, {})})
+    return values
 
 
 def make_config(algo: str = "ppo", preset: str | None = None, **overrides: Any) -> TrainConfig:
     """A validated TrainConfig for ``algo``: defaults (the learner's own loop defaults over
-    the loop's), then the preset, then ``overrides``.
+    the loop's), then the task's and the preset's settings, then ``overrides``.
 
     Overrides may name fields of TrainConfig or of the learner's config, flat.
     """
     factory = check_algo(algo)
     learner_type = factory.config_type
-    values = {**factory.loop_defaults, **preset_values(algo, preset), **overrides}
+    env = overrides.get("env", TrainConfig.env)
+    values = {**factory.loop_defaults, **preset_values(algo, preset, env), **overrides}
     loop_names = set(configs.field_names(TrainConfig))
     learner_names = set(configs.field_names(learner_type))
     unknown = sorted(set(values) - loop_names - learner_names)

@@ -7,8 +7,9 @@ from jaxrl.networks import MLP
 
 
 def tanh_normal(policy_params, hidden, obs, raw_action, key):
-    """log pi(tanh(u)) of stored pre-squash actions u, and the one-sample entropy estimate
-    at a sample drawn with ``key``, from the policy MLP's outputs."""
+    """log pi(tanh(u)) of stored pre-squash actions u, the one-sample entropy estimate at a
+    sample drawn with ``key`` (the bonus) and the Gaussian's entropy (the metric), from the
+    policy MLP's outputs."""
     action_size = raw_action.shape[-1]
     logits = np.asarray(MLP(hidden, 2 * action_size).apply(policy_params, obs))
     mean, std = logits[:, :action_size], np.log1p(np.exp(logits[:, action_size:])) + 1e-3
@@ -16,10 +17,9 @@ def tanh_normal(policy_params, hidden, obs, raw_action, key):
     gaussian = (-0.5 * ((u - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)
     log_prob = gaussian - np.log(1 - np.tanh(u) ** 2).sum(-1)
     sample = mean + std * np.asarray(jax.random.normal(key, mean.shape))
-    entropy = np.mean(
-        (np.log(std) + 0.5 * (1 + np.log(2 * np.pi))).sum(-1) + np.log(1 - np.tanh(sample) ** 2).sum(-1)
-    )
-    return log_prob, entropy
+    gaussian_entropy = (np.log(std) + 0.5 * (1 + np.log(2 * np.pi))).sum(-1)
+    entropy = np.mean(gaussian_entropy + np.log(1 - np.tanh(sample) ** 2).sum(-1))
+    return log_prob, entropy, np.mean(gaussian_entropy)
 
 
 def gaussian_batch(old_log_prob, advantage, target):

@@ -42,6 +42,8 @@ def test_bpo_loss_equals_hand_computed_value():
         entropy_cost=0.01,
         policy_hidden=(8,),
         value_hidden=(8,),
+        std_param="state",  # the tanh-normal option, whose density hand_computed writes out
+        squash="tanh",
     )
     learner = make_learner("bpo", 3, 2)
     params = learner.init(jax.random.PRNGKey(0), config)
@@ -52,10 +54,10 @@ def test_bpo_loss_equals_hand_computed_value():
     key = jax.random.PRNGKey(3)
     total, metrics = learner.loss(params, params, {}, batch, key, config)
 
-    log_prob, entropy = hand_computed.tanh_normal(params["policy"], (8,), obs, raw_action, key)
+    log_prob, entropy, _ = hand_computed.tanh_normal(params["policy"], (8,), obs, raw_action, key)
     ratio = np.exp(log_prob - np.asarray(old_log_prob))
-    heads = np.asarray(MLP((8,), 2).apply(params["value"], obs))
-    value, median = heads[:, 0], heads[:, 1]
+    value = np.asarray(MLP((8,), 1).apply(params["value"], obs))[:, 0]
+    median = np.asarray(MLP((8,), 1).apply(params["median"], obs))[:, 0]
     returns = np.asarray(target)
     scaled_gap = np.clip((returns - median) / 0.5, -10, 10)
     assert scaled_gap.min() == -10 and scaled_gap.max() == 10
@@ -81,8 +83,8 @@ def test_policy_gradient_does_not_move_the_critic():
     extras = {"raw_action": raw_action, "log_prob": jnp.full(4, -2.0)}
     batch = Batch(obs, jnp.tanh(raw_action), extras, returns, returns, returns)
     grads = jax.grad(lambda p: learner.loss(p, p, {}, batch, jax.random.PRNGKey(3), config)[0])(params)
-    critic_norm = optax.global_norm(grads["value"])
-    assert float(optax.global_norm(grads["policy"])) > 1e-3
+    critic_norm = optax.global_norm((grads["value"], grads["median"]))
+    assert float(optax.global_norm((grads["policy"], grads["log_std"]))) > 1e-3
     assert float(critic_norm) < 1e-6, "J_P must not train V or m (both enter under stop-gradient)"
 
 
@@ -106,17 +108,41 @@ def test_median_head_converges_to_the_sample_median_not_the_mean():
     opt_state = optimizer.init(params)
     for key in jax.random.split(jax.random.PRNGKey(2), 3000):
         params, opt_state = step(params, opt_state, key)
-    heads = MLP((16,), 2).apply(params["value"], obs[:1])[0]
-    value, median = float(heads[0]), float(heads[1])
+    value = float(MLP((16,), 1).apply(params["value"], obs[:1])[0, 0])
+    median = float(MLP((16,), 1).apply(params["median"], obs[:1])[0, 0])
     sample_median, sample_mean = float(jnp.median(returns)), float(jnp.mean(returns))
     assert sample_mean - sample_median > 8.0  # the test distinguishes the two
     assert abs(median - sample_median) < 1.0, (median, sample_median, sample_mean)
     assert abs(value - sample_mean) < 1.0, (value, sample_mean)
 
 
+def test_default_actor_is_the_references_global_std_gaussian_with_clipped_actions():
+    config = bpo.BPOConfig(policy_hidden=(8,), value_hidden=(8,))
+    assert (config.std_param, config.squash, config.initial_std) == ("global", "clip", 1.0)
+    learner = make_learner("bpo", 3, 2)
+    params = learner.init(jax.random.PRNGKey(0), config)
+    np.testing.assert_allclose(params["log_std"], np.zeros(2))  # std 1 at the start
+    model = bpo.gaussian.actor_critic(3, 2)
+    obs = 10.0 * jax.random.normal(jax.random.PRNGKey(1), (64, 3))
+    params = {**params, "log_std": jnp.array([-1.0, 0.5])}
+    mean, std = model.distribution(params, obs, config)
+    # The std depends on the parameter only, never on the state.
+    np.testing.assert_allclose(std, np.broadcast_to(np.exp([-1.0, 0.5]) + config.min_std, (64, 2)), rtol=1e-6)
+    assert float(jnp.max(jnp.abs(mean - mean[0]))) > 0.1  # while the mean does
+    action, extras = learner.act(params, {}, obs, jax.random.PRNGKey(2), config)
+    np.testing.assert_array_equal(action, jnp.clip(extras["raw_action"], -1.0, 1.0))
+    direct = jax.scipy.stats.norm.logpdf(extras["raw_action"], mean, std).sum(-1)
+    np.testing.assert_allclose(extras["log_prob"], direct, rtol=1e-5)
+    np.testing.assert_array_equal(learner.act_deterministic(params, {}, obs, config), jnp.clip(mean, -1, 1))
+
+
 def test_loop_defaults_are_the_papers_and_explicit_values_win():
     config = jaxrl.make_config("bpo", preset="cpu")
     assert config.advantages_per_epoch and config.max_grad_norm == 1.0
+    assert config.learning_rate == 3e-4
+    reference = jaxrl.make_config("bpo", preset="cpu,bpo")
+    assert (reference.normalize_obs, reference.reward_scaling, reference.gamma) == (False, 1.0, 0.99)
+    assert reference.num_envs == config.num_envs  # the bpo preset sets no sizes
     assert (config.learner.clip_eps, config.learner.barrier_lambda) == (0.3, 1e-3)
     assert (config.learner.value_cost, config.learner.median_cost, config.learner.entropy_cost) == (
         0.5,

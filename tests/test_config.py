@@ -69,3 +69,22 @@ def test_scale_envs_keeps_minibatch_size_and_learning_rate():
     assert scale_envs(config, 0.5).num_envs == config.num_envs // 2
     with pytest.raises(ConfigError, match="--scale-envs=0.3"):
         scale_envs(config, 0.3)
+
+
+def test_task_settings_are_playgrounds_and_a_preset_that_sets_the_field_wins():
+    pendulum = jaxrl.make_config("ppo", env="PendulumSwingup")
+    assert (pendulum.action_repeat, pendulum.update_epochs) == (4, 4)
+    assert jaxrl.make_config("ppo", env="FingerSpin").gamma == 0.95
+    assert jaxrl.make_config("ppo", env="BallInCup").gamma == 0.95
+    assert jaxrl.make_config("ppo", env="WalkerRun").total_steps == 100_000_000
+    assert jaxrl.make_config("ppo", env="CartpoleBalance").total_steps == 60_000_000
+    on_cpu = jaxrl.make_config("ppo", preset="cpu", env="PendulumSwingup")
+    assert (on_cpu.action_repeat, on_cpu.update_epochs, on_cpu.total_steps) == (4, 8, 5_000_000)
+    assert jaxrl.make_config("ppo", env="PendulumSwingup", action_repeat=2).action_repeat == 2
+
+
+def test_presets_combine_in_order_and_a_bad_name_fails_with_one_line():
+    combined = jaxrl.make_config("ppo", preset="cpu,bpo")
+    assert (combined.num_envs, combined.normalize_obs, combined.learning_rate) == (512, False, 3e-4)
+    with pytest.raises(ConfigError, match=r"^--preset=cpu,gpu is invalid: expected one of .*cpu,bpo"):
+        jaxrl.make_config("ppo", preset="cpu,gpu")

@@ -30,7 +30,9 @@ def test_ppo_loss_equals_hand_computed_value():
     total, metrics = learner.loss(params, params, {}, batch, key, config)
 
     # By hand, in NumPy, from the network outputs.
-    log_prob, entropy = hand_computed.tanh_normal(params["policy"], (8,), obs, raw_action, key)
+    log_prob, entropy, gaussian_entropy = hand_computed.tanh_normal(
+        params["policy"], (8,), obs, raw_action, key
+    )
     ratio = np.exp(log_prob - np.asarray(old_log_prob))
     a = np.asarray(advantage)
     a = (a - a.mean()) / (a.std() + 1e-8)
@@ -40,7 +42,9 @@ def test_ppo_loss_equals_hand_computed_value():
     expected = policy_loss + 0.5 * value_loss - 0.01 * entropy
     np.testing.assert_allclose(metrics["policy_loss"], policy_loss, rtol=1e-4)
     np.testing.assert_allclose(metrics["value_loss"], value_loss, rtol=1e-4)
-    np.testing.assert_allclose(metrics["entropy"], entropy, rtol=1e-4)
+    np.testing.assert_allclose(metrics["entropy"], gaussian_entropy, rtol=1e-4)
+    saturated = np.mean(np.abs(np.tanh(np.asarray(raw_action))) > 0.99)
+    np.testing.assert_allclose(metrics["action_saturation"], saturated)
     np.testing.assert_allclose(total, expected, rtol=1e-4)
     assert 0.0 < float(metrics["clip_fraction"]) <= 1.0
 

@@ -1,24 +1,33 @@
-"""Tanh-squashed diagonal Gaussian: sampling, log-density and an entropy estimate.
+"""Diagonal Gaussian actors: sampling, log-density, entropy and the fields that configure them.
 
-The pre-squash action ``u ~ N(mean, std)`` is what is stored and scored; the environment gets
-``tanh(u)``. log pi(a) = log N(u; mean, std) - sum log(1 - tanh(u)^2), with the log-Jacobian
-computed stably as 2 (log 2 - u - softplus(-2u)). The squashed distribution has no closed-form
-entropy; :func:`entropy` uses the Gaussian's entropy plus the log-Jacobian at one sample, as
-Brax does. The scale is ``softplus(raw) + min_std`` (MuJoCo Playground's parameterisation).
-:func:`actor_critic` pairs this actor with an MLP critic for the Gaussian learners (PPO, BPO);
-what the critic's outputs mean and every loss belong to the learner.
+The pre-squash action ``u ~ N(mean, std)`` is what is stored and scored. Two ways make it an
+action in [-1, 1] (``squash``): ``tanh`` (Brax and Playground) gives the environment ``tanh(u)``
+and scores log pi(a) = log N(u; mean, std) - sum log(1 - tanh(u)^2), the log-Jacobian computed
+stably as 2 (log 2 - u - softplus(-2u)); ``clip`` (Stable-Baselines3, rsl_rl) gives it
+``clip(u, -1, 1)`` and scores the Gaussian's log N(u; mean, std). Two ways give the std
+(``std_param``): ``state``, ``softplus(raw) + min_std`` from the policy MLP's second half of
+outputs (Playground's parameterisation), or ``global``, a per-dimension parameter
+``exp(log_std) + min_std`` independent of the state, starting at ``initial_std`` (most PPO
+references'). The tanh-squashed distribution has no closed-form entropy: the entropy bonus
+(:func:`entropy_bonus`) is the Gaussian's entropy plus the log-Jacobian at one sample, as Brax's;
+the logged metrics keep the two apart (:func:`policy_metrics`: the Gaussian's entropy, and the
+share of actions at their bounds). :func:`actor_critic` pairs the actor with an MLP critic for
+the Gaussian learners (PPO, BPO, GoRL's latent policy); what the critic's outputs mean and every
+loss belong to the learner.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl.config import hyper, one_of, positive, static
 from jaxrl.networks import MLP
 
 LOG_2PI = np.float32(math.log(2.0 * math.pi))  # a host constant: importing touches no device
@@ -48,58 +57,126 @@ def sample(key: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
     return mean + std * jax.random.normal(key, mean.shape)
 
 
+def gaussian_entropy(std: jax.Array) -> jax.Array:
+    """The diagonal Gaussian's entropy, summed over action dimensions."""
+    return jnp.sum(jnp.log(std) + 0.5 * (1.0 + LOG_2PI), axis=-1)
+
+
 def entropy(key: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
-    """One-sample estimate of the squashed distribution's entropy."""
-    gaussian = jnp.sum(jnp.log(std) + 0.5 * (1.0 + LOG_2PI), axis=-1)
-    return gaussian + log_abs_det_jacobian(sample(key, mean, std))
+    """One-sample estimate of the tanh-squashed distribution's entropy."""
+    return gaussian_entropy(std) + log_abs_det_jacobian(sample(key, mean, std))
 
 
-class ActorCriticConfig(Protocol):
-    """The fields of a learner config that :func:`actor_critic` reads."""
+STD_PARAMS = ("state", "global")
+SQUASHES = ("tanh", "clip")
+# |tanh(u)| above this counts as an action at its bound in the saturation metric (|u| > 2.65).
+SATURATED = 0.99
 
-    min_std: Any
-    policy_hidden: tuple[int, ...]
-    value_hidden: tuple[int, ...]
+
+@dataclasses.dataclass(frozen=True)
+class GaussianStdFields:
+    """The config fields of a Gaussian policy's std; a learner's config inherits them."""
+
+    min_std: float = hyper(1e-3, "floor added to the policy's std", positive)
+    std_param: str = static(
+        "state",
+        "the policy's std: a softplus output of the policy MLP (per state) or a global"
+        " per-dimension parameter (state-independent)",
+        one_of(*STD_PARAMS),
+    )
+    initial_std: float = hyper(1.0, "the global std's initial value (--std-param global)", positive)
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianActorFields(GaussianStdFields):
+    """:class:`GaussianStdFields` and how a sample becomes an action."""
+
+    squash: str = static(
+        "tanh",
+        "how a Gaussian sample u becomes an action in [-1, 1]: tanh(u), scored with its"
+        " Jacobian, or clip(u, -1, 1), scored as the Gaussian's u",
+        one_of(*SQUASHES),
+    )
+
+
+def field_with_default(name: str, default: Any) -> Any:
+    """The actor field ``name`` with another default, for a learner whose reference differs."""
+    return dataclasses.field(
+        default=default, metadata=GaussianActorFields.__dataclass_fields__[name].metadata
+    )
+
+
+def squashed(u: jax.Array, squash: str) -> jax.Array:
+    return jnp.tanh(u) if squash == "tanh" else jnp.clip(u, -1.0, 1.0)
+
+
+def action_log_prob(u: jax.Array, mean: jax.Array, std: jax.Array, squash: str) -> jax.Array:
+    """log pi of the action ``u`` gives under ``squash`` (tanh: with the Jacobian)."""
+    return log_prob(u, mean, std) if squash == "tanh" else gaussian_log_prob(u, mean, std)
+
+
+def entropy_bonus(key: jax.Array, mean: jax.Array, std: jax.Array, squash: str) -> jax.Array:
+    """The entropy the bonus rewards, per state: the squashed distribution's (a one-sample
+    estimate, Brax's) under tanh; the Gaussian's under clip (as SB3 and rsl_rl)."""
+    return entropy(key, mean, std) if squash == "tanh" else gaussian_entropy(std)
+
+
+def policy_metrics(std: jax.Array, raw_action: jax.Array, squash: str) -> dict[str, jax.Array]:
+    """Two separate diagnostics: the Gaussian's entropy (mean over states) and the share of
+    action elements at their bounds (|tanh(u)| > 0.99, or |u| >= 1 under clip)."""
+    bound = jnp.abs(jnp.tanh(raw_action)) > SATURATED if squash == "tanh" else jnp.abs(raw_action) >= 1.0
+    return {"entropy": jnp.mean(gaussian_entropy(std)), "action_saturation": jnp.mean(bound)}
 
 
 class ActorCritic(NamedTuple):
-    """Functions of ``(params, ..., config)``; params = {"policy": ..., "value": ...}."""
+    """Functions of ``(params, ..., config)``; params = {"policy": ..., "value": ...} and, with
+    a global std, "log_std"."""
 
     init: Callable[..., Any]  # (key, config) -> params
     distribution: Callable[..., tuple[jax.Array, jax.Array]]  # (params, obs, config) -> mean, std
     act: Callable[..., tuple[jax.Array, dict[str, jax.Array]]]  # (params, aux, obs, key, config)
-    act_deterministic: Callable[..., jax.Array]  # (params, aux, obs, config) -> tanh(mean)
+    act_deterministic: Callable[..., jax.Array]  # (params, aux, obs, config) -> squashed mean
     critic: Callable[..., jax.Array]  # (params, obs, config) -> [..., critic_outputs]
 
 
 def actor_critic(observation_size: int, action_size: int, critic_outputs: int = 1) -> ActorCritic:
-    """A tanh-Gaussian policy MLP and a separate critic MLP with ``critic_outputs`` heads.
+    """A Gaussian policy MLP and a separate critic MLP with ``critic_outputs`` heads; the config
+    carries :class:`GaussianActorFields` (``act`` and ``act_deterministic`` read its squash;
+    a learner that squashes its own way, GoRL, needs only :class:`GaussianStdFields`).
 
     ``act`` returns the squashed action and extras ``raw_action`` (the pre-image u) and
-    ``log_prob`` (log pi_old of the squashed action), which the ratio-based losses need.
+    ``log_prob`` (log pi_old of the action), which the ratio-based losses need.
     """
 
-    def networks(config: ActorCriticConfig) -> tuple[MLP, MLP]:
-        return MLP(config.policy_hidden, 2 * action_size), MLP(config.value_hidden, critic_outputs)
+    def networks(config: GaussianStdFields) -> tuple[MLP, MLP]:
+        outputs = 2 * action_size if config.std_param == "state" else action_size
+        return MLP(config.policy_hidden, outputs), MLP(config.value_hidden, critic_outputs)
 
-    def init(key: jax.Array, config: ActorCriticConfig):
+    def init(key: jax.Array, config: GaussianStdFields):
         policy, critic = networks(config)
         policy_key, critic_key = jax.random.split(key)
         dummy = jnp.zeros((1, observation_size))
-        return {"policy": policy.init(policy_key, dummy), "value": critic.init(critic_key, dummy)}
+        params = {"policy": policy.init(policy_key, dummy), "value": critic.init(critic_key, dummy)}
+        if config.std_param == "global":
+            params["log_std"] = jnp.full((action_size,), jnp.log(config.initial_std))
+        return params
 
-    def distribution(params, obs, config: ActorCriticConfig):
-        return split_params(networks(config)[0].apply(params["policy"], obs), config.min_std)
+    def distribution(params, obs, config: GaussianStdFields):
+        outputs = networks(config)[0].apply(params["policy"], obs)
+        if config.std_param == "state":
+            return split_params(outputs, config.min_std)
+        return outputs, jnp.broadcast_to(jnp.exp(params["log_std"]) + config.min_std, outputs.shape)
 
-    def act(params, aux, obs, key, config: ActorCriticConfig):
+    def act(params, aux, obs, key, config: GaussianActorFields):
         mean, std = distribution(params, obs, config)
         u = sample(key, mean, std)
-        return jnp.tanh(u), {"raw_action": u, "log_prob": log_prob(u, mean, std)}
+        extras = {"raw_action": u, "log_prob": action_log_prob(u, mean, std, config.squash)}
+        return squashed(u, config.squash), extras
 
-    def act_deterministic(params, aux, obs, config: ActorCriticConfig):
-        return jnp.tanh(distribution(params, obs, config)[0])
+    def act_deterministic(params, aux, obs, config: GaussianActorFields):
+        return squashed(distribution(params, obs, config)[0], config.squash)
 
-    def critic(params, obs, config: ActorCriticConfig):
+    def critic(params, obs, config: GaussianStdFields):
         return networks(config)[1].apply(params["value"], obs)
 
     return ActorCritic(init, distribution, act, act_deterministic, critic)
@@ -108,4 +185,5 @@ def actor_critic(observation_size: int, action_size: int, critic_outputs: int = 
 def log_ratio(params, model: ActorCritic, obs, extras, config) -> tuple[jax.Array, jax.Array, jax.Array]:
     """log pi_theta(a|s) - log pi_old(a|s) for stored actions, with the new mean and std."""
     mean, std = model.distribution(params, obs, config)
-    return log_prob(extras["raw_action"], mean, std) - extras["log_prob"], mean, std
+    new = action_log_prob(extras["raw_action"], mean, std, config.squash)
+    return new - extras["log_prob"], mean, std

@@ -1,5 +1,5 @@
-"""Bounded Policy Optimization with a tanh-normal actor ("Bounded Ratio Reinforcement Learning",
-2026).
+"""Bounded Policy Optimization ("Bounded Ratio Reinforcement Learning", 2026) with its reference
+code's Gaussian actor.
 
 BPO maximises E[(pi/pi_old) A] under 1 - eps <= pi/pi_old <= 1 + eps with a log-barrier of
 weight lambda; the analytic optimum is a bounded target ratio that the policy regresses onto:
@@ -12,28 +12,34 @@ weight lambda; the analytic optimum is a bounded target ratio that the policy re
 
 with rho = pi_theta / pi_old, R = A + V the GAE return and m(s) a learned median of R under
 pi_old. J_M equals log(2 cosh((R - m) / 2)): linear in |R - m| beyond a width of about 2, so
-m is the median of R when returns spread over more than a few units (as they do after reward
-scaling), and between median and mean for returns tighter than that. PPO's clipped loss is a
-one-sided version of J_P that pushes rho towards 1 + eps sign(A), splitting at the mean (V)
-instead of the median. Defaults are the paper's MuJoCo settings: eps 0.3, lambda 1e-3, c_v 0.5,
-c_m 0.5, no entropy bonus, global gradient-norm clip 1.0, and values and returns re-evaluated
-before every epoch ("online advantages", as the public code does); the last two are loop
-settings that this learner sets as its defaults (``LOOP_DEFAULTS``).
+m is the median of R when returns spread over more than a few units, and between median and
+mean for returns tighter than that. PPO's clipped loss is a one-sided version of J_P that pushes
+rho towards 1 + eps sign(A), splitting at the mean (V) instead of the median.
 
-Choices the paper leaves open, and what this module does:
-- The median head is a second output of the critic MLP (shared trunk with V).
+Settings follow the reference code (bounded-ratio-rl: src/sb3/BPO.py, src/sb3/policy.py,
+cfgs/algo/bpo/mujoco.yaml): eps 0.3, lambda 1e-3, c_v 0.5, c_m 0.5, no entropy bonus, global
+gradient-norm clip 1.0, learning rate 3e-4; the actor is a Gaussian with a state-independent
+per-dimension log-std starting at std 1, no tanh, actions clipped to [-1, 1] and the ratio
+taken on the unclipped Gaussian sample (``--std-param state --squash tanh`` gives PPO's
+Playground actor instead); the median m(s) is its own MLP. The loop settings among these are
+this learner's defaults (``LOOP_DEFAULTS``). The reference trains on returns in the task's own
+units (no observation normalisation, no reward scaling, gamma 0.99, 10 epochs): that is the
+``bpo`` preset (``--preset cpu,bpo`` on the CPU sizes), since lambda and the weight R - V are in
+return units and the suite's x10 reward scaling changes what lambda means.
+
+Differences from the reference that remain, and why:
+- Values and returns are re-evaluated before every epoch ("online advantages",
+  ``advantages_per_epoch``), as rsl_rl's BPO does; the SB3 path computes them once per rollout.
+  Per epoch keeps m(s) and V(s) in rho* and the weight consistent with R as the critic moves.
+- m(s) is an MLP on the observation with the value network's widths (rsl_rl: a separate
+  critic); the SB3 policy puts a 2x256 head on the critic's features. Separate, it shares no
+  trunk gradient with V, which is what "its own MLP" buys; the widths follow the preset.
+- Networks are the suite's (LeCun-uniform init, swish, the preset's widths); the reference uses
+  orthogonal init (gain 0.01 on the action layer) and ReLU 2x256, and SB3's minibatch of 64
+  samples is replaced by the loop's minibatching over many parallel environments.
 - m(s) and V(s) in rho* and in J_P's weight are the current critic's, under stop-gradient, so
-  only J_M trains m and only J_V trains V; with online advantages they differ from the values
-  R was computed with by at most one epoch of updates.
-- The weight R - sg(V) is used as is, not standardised per minibatch (the loss as published).
-- The actor is the tanh-normal of PPO and the ratio is taken on the squashed density.
-- The learning rate is the loop's (1e-3, Playground's), since the MuJoCo runs' is not given.
-
-Known behaviour with these defaults (``benchmarks/results/learning_cpu.md``): on CartpoleBalance
-with the CPU preset the policy's entropy collapses within about 1M steps and BPO stays near a
-random policy's return, where PPO (entropy bonus on standardised advantages) solves the task.
-An entropy bonus large enough for the unstandardised weights (``--entropy-cost 1``) keeps it
-exploring and it improves, more slowly than PPO.
+  only J_M trains m and only J_V trains V; the weight R - sg(V) is used as is, not standardised
+  per minibatch (the loss as published).
 """
 
 from __future__ import annotations
@@ -45,24 +51,26 @@ import jax.numpy as jnp
 
 from jaxrl.actors import gaussian
 from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 from jaxrl.learners.common import ratio_metrics, ratio_of
 
 GAP_CLIP = 10.0  # bound on (R - m) / lambda inside the sigmoid
-LOOP_DEFAULTS = MappingProxyType({"advantages_per_epoch": True, "max_grad_norm": 1.0})
+LOOP_DEFAULTS = MappingProxyType({"advantages_per_epoch": True, "max_grad_norm": 1.0, "learning_rate": 3e-4})
 
 
 @pytree_config
-class BPOConfig:
+class BPOConfig(gaussian.GaussianActorFields):
     clip_eps: float = hyper(0.3, "bound epsilon: target ratios lie in [1-eps, 1+eps]", positive)
     barrier_lambda: float = hyper(1e-3, "log-barrier weight lambda: the target's temperature", positive)
     value_cost: float = hyper(0.5, "weight c_v of the value loss", positive)
     median_cost: float = hyper(0.5, "weight c_m of the median head's smooth pinball loss", positive)
     entropy_cost: float = hyper(0.0, "weight of the entropy bonus", non_negative)
-    min_std: float = hyper(1e-3, "floor added to the policy's softplus scale", positive)
+    std_param: str = gaussian.field_with_default("std_param", "global")
+    squash: str = gaussian.field_with_default("squash", "clip")
     policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "policy MLP widths", positive_sizes)
     value_hidden: tuple[int, ...] = static(
-        (256,) * 5, "critic MLP widths (value and median heads)", positive_sizes
+        (256,) * 5, "value and median MLP widths (each its own network)", positive_sizes
     )
 
 
@@ -85,7 +93,12 @@ def total_variation_loss(ratio: jax.Array, target: jax.Array, weight: jax.Array)
 
 
 def make(observation_size: int, action_size: int) -> Learner:
-    model = gaussian.actor_critic(observation_size, action_size, critic_outputs=2)
+    model = gaussian.actor_critic(observation_size, action_size)
+    median_network = common.value_network(observation_size, name="median")
+
+    def init(key, config: BPOConfig):
+        model_key, median_key = jax.random.split(key)
+        return {**model.init(model_key, config), "median": median_network.init(median_key, config)}
 
     def value(params, obs, config):
         return model.critic(params, obs, config)[..., 0]
@@ -93,8 +106,8 @@ def make(observation_size: int, action_size: int) -> Learner:
     def loss(params, old_params, aux, batch: Batch, key, config: BPOConfig):
         log_ratio, mean, std = gaussian.log_ratio(params, model, batch.obs, batch.extras, config)
         ratio = ratio_of(log_ratio)
-        heads = model.critic(params, batch.obs, config)
-        values, medians = heads[..., 0], heads[..., 1]
+        values = value(params, batch.obs, config)
+        medians = median_network.value(params, batch.obs, config)
         returns = batch.target
         target = target_ratio(
             returns - jax.lax.stop_gradient(medians), config.clip_eps, config.barrier_lambda
@@ -102,24 +115,24 @@ def make(observation_size: int, action_size: int) -> Learner:
         policy_loss = total_variation_loss(ratio, target, returns - jax.lax.stop_gradient(values))
         value_loss = jnp.mean((returns - values) ** 2)
         median_loss = jnp.mean(smooth_pinball(returns - medians))
-        entropy = jnp.mean(gaussian.entropy(key, mean, std))
+        bonus = jnp.mean(gaussian.entropy_bonus(key, mean, std, config.squash))
         total = (
             policy_loss
             + config.value_cost * value_loss
             + config.median_cost * median_loss
-            - config.entropy_cost * entropy
+            - config.entropy_cost * bonus
         )
         metrics = {
             "policy_loss": policy_loss,
             "value_loss": value_loss,
             "median_loss": median_loss,
-            "entropy": entropy,
             "above_median_fraction": jnp.mean(returns > medians),
+            **gaussian.policy_metrics(std, batch.extras["raw_action"], config.squash),
             **ratio_metrics(log_ratio, config.clip_eps),
         }
         return total, metrics
 
-    return Learner(model.init, model.act, model.act_deterministic, value, loss)
+    return Learner(init, model.act, model.act_deterministic, value, loss)
 
 
 FACTORY = LearnerFactory("bpo", BPOConfig, make, LOOP_DEFAULTS)

@@ -76,19 +76,19 @@ def clipped_ppo(
 
 
 class ValueNetwork(NamedTuple):
-    """A value MLP of ``config.value_hidden`` widths; params live under ``params["value"]``."""
+    """A scalar MLP of ``config.value_hidden`` widths; params live under ``params[name]``."""
 
-    init: Any  # (key, config) -> value params
-    value: Any  # (params, obs, config) -> V(obs)
+    init: Any  # (key, config) -> the MLP's params
+    value: Any  # (params, obs, config) -> its output per observation
 
 
 def value_network(
-    observation_size: int, activation: Callable[[jax.Array], jax.Array] = nn.swish
+    observation_size: int, activation: Callable[[jax.Array], jax.Array] = nn.swish, name: str = "value"
 ) -> ValueNetwork:
     def init(key: jax.Array, config: Any):
         return MLP(config.value_hidden, 1, activation=activation).init(key, jnp.zeros((1, observation_size)))
 
     def value(params, obs: jax.Array, config: Any) -> jax.Array:
-        return MLP(config.value_hidden, 1, activation=activation).apply(params["value"], obs)[..., 0]
+        return MLP(config.value_hidden, 1, activation=activation).apply(params[name], obs)[..., 0]
 
     return ValueNetwork(init, value)

@@ -110,7 +110,7 @@ CPU_PRESET = MappingProxyType(
 
 
 @pytree_config
-class GoRLConfig:
+class GoRLConfig(gaussian.GaussianStdFields):
     decoder: str = static("flow", "decoder: a flow or a DDIM diffusion model", one_of(*DECODERS))
     clip_eps_first: float = hyper(0.15, "PPO clip range on the latent's ratio in stage 0", positive)
     clip_eps: float = hyper(0.3, "PPO clip range on the latent's ratio after stage 0", positive)
@@ -120,7 +120,6 @@ class GoRLConfig:
     grad_clip: float = hyper(1.0, "gradient-norm clip after stage 0 (with --max-grad-norm)", positive)
     entropy_cost: float = hyper(1e-2, "weight of the latent's entropy bonus", non_negative)
     value_cost: float = hyper(0.25, "weight of the value loss", positive)
-    min_std: float = hyper(1e-3, "floor added to the latent's softplus scale", positive)
     normalize_advantage: bool = static(True, "standardise advantages per minibatch")
     policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "encoder MLP widths", positive_sizes)
     value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
@@ -298,7 +297,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         total, metrics = common.clipped_ppo(
             log_ratio, advantage, batch, value(params, batch.obs, config), staged
         )
-        entropy = jnp.mean(jnp.sum(jnp.log(std) + 0.5 * (1.0 + gaussian.LOG_2PI), axis=-1))
+        entropy = jnp.mean(gaussian.gaussian_entropy(std))
         latent_size = jnp.mean(mean**2) + jnp.mean(std**2)
         z_reg = jnp.where(first, config.z_reg_first, config.z_reg)
         total = total - config.entropy_cost * entropy + z_reg * latent_size

@@ -4,12 +4,16 @@
     L   = -mean(min(rho A, clip(rho, 1 - eps, 1 + eps) A))
           + c_v mean((R - V_theta(s))^2) - c_ent mean(H[pi_theta(.|s)])
 
-with A the GAE advantage (normalised per minibatch by default) and R = A + V_old the return.
-Defaults equal MuJoCo Playground's DM Control PPO settings as Brax's PPO computes them: clip
-0.3, entropy cost 1e-2, value cost 0.25 (Brax's 0.5 * 0.5), policy MLP 4x32, value MLP 5x256,
-swish, scale = softplus(x) + 0.001. Unlike Brax, advantages are computed once per iteration (or
-per epoch, with ``advantages_per_epoch``) rather than inside every minibatch's loss, and
-minibatches are drawn over single transitions unless ``minibatch_unit="segment"`` (Brax's way).
+with A the GAE advantage (normalised per minibatch by default), R = A + V_old the return and H
+the squashed policy's entropy (under tanh a one-sample estimate, Brax's). Defaults equal MuJoCo
+Playground's DM Control PPO settings as Brax's PPO computes them: clip 0.3, entropy cost 1e-2,
+value cost 0.25 (Brax's 0.5 * 0.5), policy MLP 4x32, value MLP 5x256, swish, std =
+softplus(x) + 0.001 per state, tanh squash; ``--std-param global --squash clip`` gives the
+state-independent std and clipped actions of most other PPO references. Unlike Brax, advantages
+are computed once per iteration (or per epoch, with ``advantages_per_epoch``) rather than inside
+every minibatch's loss, and minibatches are drawn over single transitions unless
+``minibatch_unit="segment"`` (Brax's way). Logged: ``entropy`` is the Gaussian's, and
+``action_saturation`` the share of action elements at their bounds.
 """
 
 from __future__ import annotations
@@ -23,11 +27,10 @@ from jaxrl.learners.base import Batch, Learner, LearnerFactory
 
 
 @pytree_config
-class PPOConfig:
+class PPOConfig(gaussian.GaussianActorFields):
     clip_eps: float = hyper(0.3, "PPO clip range epsilon", positive)
     entropy_cost: float = hyper(1e-2, "weight of the entropy bonus", non_negative)
     value_cost: float = hyper(0.25, "weight of the value loss", positive)
-    min_std: float = hyper(1e-3, "floor added to the policy's softplus scale", positive)
     normalize_advantage: bool = static(True, "standardise advantages per minibatch")
     policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "policy MLP widths", positive_sizes)
     value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
@@ -45,8 +48,9 @@ def make(observation_size: int, action_size: int) -> Learner:
         total, metrics = common.clipped_ppo(
             log_ratio, advantage, batch, value(params, batch.obs, config), config
         )
-        entropy = jnp.mean(gaussian.entropy(key, mean, std))
-        return total - config.entropy_cost * entropy, {**metrics, "entropy": entropy}
+        bonus = jnp.mean(gaussian.entropy_bonus(key, mean, std, config.squash))
+        diagnostics = gaussian.policy_metrics(std, batch.extras["raw_action"], config.squash)
+        return total - config.entropy_cost * bonus, {**metrics, **diagnostics}
 
     return Learner(model.init, model.act, model.act_deterministic, value, loss)
 

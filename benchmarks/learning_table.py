@@ -118,7 +118,7 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
         "|---|---|---:|---:|---|---:|---:|---|",
     ]
     for task in tasks:
-        ppo = next((c for c in cells.values() if c["env"] == task and c["algo"].split(":")[0] == "ppo"), None)
+        ppo = cells.get(cell_key(task, "ppo"))
         for cell in (c for c in cells.values() if c["env"] == task):
             per_seed = ", ".join(f"{v:.1f}" for v in cell["final_per_seed"])
             ratio = f"{cell['wall_time'] / ppo['wall_time']:.2f}" if ppo else "-"

@@ -22,6 +22,13 @@ sampled); the other steps' stds (0.14 to 0.99) keep below it, and the lower boun
 beyond 2.9 std (the first, widest step) to 3.8 std (the last), rarely within the 3-std noise
 clip.
 
+Averaging over dimensions changes what eps bounds: the geometric mean over dimensions of a
+step's density ratio, so eps 0.2 lets the step's joint ratio move by up to 1.2^d, wider than in
+the from-scratch setting below, whose code (FPO's and GoRL's) sums over dimensions. Measured on
+toy/pointmass (d 2, seed 0, 0.5M steps): eps 0.2 does not learn (return 3.2 with these clamps,
+3.1 without, below a random policy's 5-10) where eps 0.1 does (65.1); the pointmass checks of
+``benchmarks.learning_checks`` run with 0.1.
+
 Defaults follow the from-scratch DM Control setting that FPO and GoRL ran where this actor
 allows: K 10 steps, every step's std floored at 0.05, sampling noise clipped at +-3 std, eps 0.2,
 gamma_denoise 0.99, on the DDPM schedule (posterior stds, floored). ``--schedule ddim`` (std 0,

@@ -1,4 +1,4 @@
-"""Small Flax networks shared by the learners: MLPs and a sinusoidal time embedding.
+"""Small Flax networks shared by the learners: MLPs and sinusoidal time embeddings.
 
 Only building blocks live here; what a network's outputs mean (a Gaussian's mean and scale, a
 velocity field, a value) is decided by the actor or learner that uses it.
@@ -32,3 +32,10 @@ def time_embedding(t: jax.Array, dim: int) -> jax.Array:
     frequencies = jnp.exp(jnp.linspace(0.0, jnp.log(1000.0), dim // 2))
     angles = t[..., None] * frequencies
     return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+def octave_time_embedding(t: jax.Array, num_frequencies: int) -> jax.Array:
+    """[cos(t 2^k), sin(t 2^k)] for k = 0..num_frequencies-1: ``2 num_frequencies`` features
+    (the FPO and GoRL reference code's embedding; 4 frequencies there)."""
+    angles = t[..., None] * 2.0 ** jnp.arange(num_frequencies)
+    return jnp.concatenate([jnp.cos(angles), jnp.sin(angles)], axis=-1)

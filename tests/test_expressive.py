@@ -99,8 +99,13 @@ def test_dppo_chain_log_likelihood_is_the_direct_sum_of_gaussian_log_densities(s
         config.min_std,
         config.x0_clip,
     )
+    log_densities = chain.rescore(step, extras["chain"])  # [batch, K, act]
     np.testing.assert_allclose(
-        extras["log_probs"].sum(-1), direct_chain_log_prob(step, path), rtol=1e-4, atol=1e-3
+        log_densities.sum((-2, -1)), direct_chain_log_prob(step, path), rtol=1e-4, atol=1e-3
+    )
+    # Stored per step: every element clamped to [-5, 2], then averaged over action dimensions.
+    np.testing.assert_allclose(
+        extras["log_probs"], jnp.mean(jnp.clip(log_densities, -5.0, 2.0), -1), rtol=1e-6, atol=1e-6
     )
     np.testing.assert_allclose(action, jnp.tanh(path[-1]), rtol=1e-6)
 
@@ -111,12 +116,21 @@ def test_reinflow_chain_log_likelihood_is_the_direct_sum_and_noise_is_bounded():
     path = jnp.moveaxis(extras["chain"], -2, 0)
     field, noise = flow.ConditionedField((8,), ACT), reinflow.NoiseScale((8,), ACT)
     times = flow.time_grid(3)
-    stds = [noise.apply(params["noise"], obs, times[k], 0.10, 0.24) for k in range(3)]
+    stds = jnp.stack([noise.apply(params["noise"], obs, times[k], 0.10, 0.24) for k in range(3)])
 
     def step(x, k):
         return x - field.apply(params["policy"], obs, x, times[k]) / 3, stds[k]
 
-    np.testing.assert_allclose(extras["log_prob"], direct_chain_log_prob(step, path), rtol=1e-4, atol=1e-3)
+    # Stored: (log N(x_0; 0, I) + the transitions' sum) / ((K + 1) d), clamped to [-1, 1].
+    start = norm.logpdf(path[0]).sum(-1)
+    unclamped = (start + direct_chain_log_prob(step, path)) / ((3 + 1) * ACT)
+    np.testing.assert_allclose(extras["log_prob"], jnp.clip(unclamped, -1.0, 1.0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        reinflow.chain_log_prob(extras["chain"], chain.rescore(step, extras["chain"])),
+        unclamped,
+        rtol=1e-4,
+        atol=1e-4,
+    )
     assert all(float(s.min()) >= 0.10 - 1e-6 and float(s.max()) <= 0.24 + 1e-6 for s in stds)
 
 
@@ -168,5 +182,5 @@ def test_chain_rescoring_equals_sampling_log_probs():
     path = chain.sample(step, jnp.ones((2, ACT)), jax.random.normal(jax.random.PRNGKey(0), (3, 2, ACT)))
     stored = jnp.moveaxis(path, 0, -2)
     np.testing.assert_allclose(
-        chain.rescore(step, stored).sum(-1), direct_chain_log_prob(step, path), rtol=1e-5
+        chain.rescore(step, stored).sum((-2, -1)), direct_chain_log_prob(step, path), rtol=1e-5
     )

@@ -4,8 +4,9 @@ diffusion actor (DPPO) and the noisy flow actor (ReinFlow).
 A chain is given by ``step(x, k) -> (mean, std)``, the Gaussian of x_{k+1} given x_k at chain
 index k = 0..K-1 (index 0 is the noise end). Sampling runs the K steps in a ``lax.scan`` (cost
 linear in K) with standard-normal noise clipped to ``+-noise_clip``; scoring a stored chain
-needs no scan at all, since every x_k is known: the K transitions are evaluated in parallel
-and their exact log-densities sum log N(x_{k+1}; mean_k, std_k^2). Clipping the sampling noise
+needs no scan at all, since every x_k is known: the K transitions are evaluated in parallel.
+Log-densities are returned per element, log N(x_{k+1,d}; mean_k,d, std_k,d^2), [..., K, act]:
+how they are reduced (summed, averaged, clamped) is the learner's. Clipping the sampling noise
 (as DPPO does) makes the sampler's density differ from the Gaussian's in the far tails only;
 like DPPO, the likelihood used for ratios is the Gaussian's. What ``step`` computes (a
 denoiser, a velocity field, a noise network) belongs to the actor.
@@ -18,7 +19,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxrl.actors.gaussian import gaussian_log_prob
+from jaxrl.actors.gaussian import gaussian_log_density
 
 Step = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]  # (x_k, k) -> (mean, std)
 
@@ -44,21 +45,27 @@ def transitions(step: Step, chain: jax.Array) -> tuple[jax.Array, jax.Array]:
     return mean, jnp.broadcast_to(std.reshape(std.shape + (1,) * (mean.ndim - std.ndim)), mean.shape)
 
 
-def step_log_probs(step: Step, chain: jax.Array) -> jax.Array:
-    """log N(x_{k+1}; mean_k, std_k^2) summed over action dimensions: shape [K, ...batch]."""
+def log_densities(step: Step, chain: jax.Array) -> jax.Array:
+    """log N(x_{k+1}; mean_k, std_k^2) of every element: shape [K, ...batch, act]."""
     mean, std = transitions(step, chain)
-    return gaussian_log_prob(chain[1:], mean, std)
+    return gaussian_log_density(chain[1:], mean, std)
+
+
+def start_log_densities(stored: jax.Array) -> jax.Array:
+    """log N(x_0; 0, 1) of every element of stored chains [..., K + 1, act]: shape [..., act]."""
+    start = stored[..., 0, :]
+    return gaussian_log_density(start, jnp.zeros_like(start), jnp.ones_like(start))
 
 
 def act(
     step: Step, key: jax.Array, shape: tuple[int, ...], num_steps: int, noise_clip: float = jnp.inf
 ) -> tuple[jax.Array, jax.Array]:
-    """A sampled chain from x_0 ~ N(0, I) of ``shape`` and its per-step log-densities, both with
-    the batch axes first: chain [..., K + 1, act], log-densities [..., K]."""
+    """A sampled chain from x_0 ~ N(0, I) of ``shape`` and its transitions' log-densities, both
+    with the batch axes first: chain [..., K + 1, act], log-densities [..., K, act]."""
     start_key, noise_key = jax.random.split(key)
     start = jax.random.normal(start_key, shape)
     path = sample(step, start, jax.random.normal(noise_key, (num_steps, *shape)), noise_clip)
-    return jnp.moveaxis(path, 0, -2), jnp.moveaxis(step_log_probs(step, path), 0, -1)
+    return jnp.moveaxis(path, 0, -2), jnp.moveaxis(log_densities(step, path), 0, -2)
 
 
 def mode(step: Step, shape: tuple[int, ...], num_steps: int) -> jax.Array:
@@ -68,5 +75,5 @@ def mode(step: Step, shape: tuple[int, ...], num_steps: int) -> jax.Array:
 
 
 def rescore(step: Step, stored: jax.Array) -> jax.Array:
-    """Per-step log-densities [..., K] of stored chains [..., K + 1, act] under ``step``."""
-    return jnp.moveaxis(step_log_probs(step, jnp.moveaxis(stored, -2, 0)), 0, -1)
+    """Transitions' log-densities [..., K, act] of stored chains [..., K + 1, act] under ``step``."""
+    return jnp.moveaxis(log_densities(step, jnp.moveaxis(stored, -2, 0)), 0, -2)

@@ -43,8 +43,13 @@ def log_abs_det_jacobian(u: jax.Array) -> jax.Array:
     return jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
 
 
+def gaussian_log_density(u: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
+    """log N(u; mean, std^2) of every element (no sum)."""
+    return -0.5 * ((u - mean) / std) ** 2 - jnp.log(std) - 0.5 * LOG_2PI
+
+
 def gaussian_log_prob(u: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
-    return jnp.sum(-0.5 * ((u - mean) / std) ** 2 - jnp.log(std) - 0.5 * LOG_2PI, axis=-1)
+    return jnp.sum(gaussian_log_density(u, mean, std), axis=-1)
 
 
 def log_prob(u: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:

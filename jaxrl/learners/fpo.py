@@ -1,32 +1,66 @@
-"""Flow Policy Optimization (McAllister et al., "Flow Matching Policy Gradients", 2025).
+"""Flow Policy Optimization (McAllister et al., "Flow Matching Policy Gradients", 2025), as its
+public code (akanazawa/fpo, playground/src/flow_policy/fpo.py) defines it.
 
 The actor is a flow-matching model (:mod:`jaxrl.actors.flow`): actions come from K Euler steps
-from x_1 ~ N(0, I), so exploration is the flow's own randomness. At rollout, N draws
-(t_i, eps_i) are stored with each action a together with their CFM losses l_old,i; the loss
-replaces the intractable likelihood ratio by
+from x_1 ~ N(0, I), so exploration is the flow's own randomness. The velocity network is an MLP
+on [s, x_t, emb(t)] with emb(t) = [cos(t 2^k), sin(t 2^k)], k = 0..3 (8 features), its output
+scaled by 0.25. At rollout, N draws (t_i, eps_i) are stored with each action a together with
+their CFM losses l_old,i; with x_t = t eps + (1 - t) a and eps_hat = x_t + (1 - t) v_theta,
 
-    rho = exp(mean_i l_old,i(a) - mean_i l_theta,i(a))
-    L   = -mean(min(rho A, clip(rho, 1 - eps, 1 + eps) A)) + c_v mean((R - V)^2)
+    l_theta,i = mean_dims |eps_hat - eps|^2 = (1 - t)^2 mean_dims |v_theta(x_t, t, s) - (eps - a)|^2
+    rho       = exp(mean_i l_old,i - mean_i l_theta,i)
+    L         = -mean(min(rho A, clip(rho, 1 - eps, 1 + eps) A)) + c_v mean((R - V)^2)
 
-(the averaged losses are exponentiated, not the per-draw ratios averaged; no entropy term).
-From the paper's DM Control runs: eps 0.05, N 8, K 10, t on the K-step Euler grid
-(``--time-draws uniform`` draws t in [0, 1] as the public code does); from the public code: the
-velocity network's output is scaled by 0.25 and the CFM loss is averaged over action dimensions.
-Advantages are standardised per minibatch as in PPO; the critic and its cost (0.25) are PPO's;
-the deterministic (evaluation) action integrates the flow from x_1 = 0.
+(the reference's default "u_but_supervise_as_eps" loss: the network predicts a velocity,
+supervised through x1_pred = x_t + (1 - t) v, which is the (1-t)^2-weighted velocity loss above,
+our ``loss_form="noise"``; the averaged losses are exponentiated, not the per-draw ratios
+averaged; the averaged log-ratio is not clamped; no entropy term).
 
-Where this module departs from the paper, from measurement (toy/pointmass, 3 seeds, 256 envs,
-2 CPU cores): the paper's noise-prediction loss with its learning rate 3e-4 does not learn the
-task (evaluation return 3-6 after 0.5M steps, below a random policy's 5-10, while the pre-squash
-actions drift outwards); neither does the noise form at 1e-3 (6-23 at 0.8M) nor the velocity form
-at 3e-4 (5-6 at 0.5M). The velocity form at the loop's learning rate 1e-3 learns it (81.5 at 0.4M,
-82.8 at 0.6M, as fast as PPO), so those are the defaults here; ``--loss-form noise
---learning-rate 3e-4`` gives the paper's settings. Known limitation: once the policy has
-converged the flow keeps sharpening and the updates grow (approximate KL 0.004 -> 0.08, CFM
-loss up, evaluation return 83 -> 76 at 1M steps); a linear learning-rate decay did not help.
+The reference's settings, which are the defaults here: eps 0.05, N 8, K 10, output scale 0.25,
+value cost 0.25, advantages standardised per minibatch, Adam at a constant 3e-4 (a loop setting
+this learner sets, ``LOOP_DEFAULTS``) with no gradient clipping, a policy MLP 4x32 and a value
+MLP 5x256; Playground's DM Control loop settings otherwise (2048 envs, unroll 30, 32
+minibatches, 16 epochs, gamma 0.995, reward scaling 10). The deterministic (evaluation) action
+integrates the flow from x_1 = 0; the environment gets tanh of the action.
+
+Differences from the reference that remain, with reasons:
+- GAE: the reference recomputes it for every minibatch with the current critic, over the
+  minibatch's 30-step segments; here it is computed once per iteration with the values of the
+  collection (``--advantages-per-epoch`` recomputes it before every epoch), because advantages
+  and minibatching belong to the shared loop, identical for every learner compared.
+- Minibatching unit: the reference minibatches whole 30-step segments (a consequence of its
+  per-minibatch GAE); the loop minibatches single transitions.
+- Truncation: the reference leaves time-limit steps out of its value loss and cuts GAE there;
+  the loop bootstraps them from the true final observation (see :mod:`jaxrl.advantages`), which
+  does not bias values at time limits.
+- Observation normaliser: the reference's drops the old variance sum when it merges a batch
+  (its std shrinks about as 1/sqrt(iterations), akanazawa/fpo issue 13); the loop's is Welford's.
+- Draw times: the paper puts t on the K-step Euler grid, as this module does by default; the
+  stored version of the public fpo.py has ``discretize_t_for_training=False`` (t uniform in
+  [0, 1]), which ``--time-draws uniform`` gives.
+- The clip-free averaged log-ratio still passes through :func:`common.ratio_of`'s +-20 bound
+  (shared by every learner): e^20 is far outside the clip range, so nothing the objective
+  optimises changes, but a ratio never overflows to inf. Without the former +-3 clamp a sample
+  whose log-ratio lies between 3 and 20 and whose advantage is negative contributes a gradient
+  up to e^20 times its usual size, as in the reference; values stay finite.
+
+History: before issue 20 the defaults were the velocity loss (``--loss-form velocity``), the
+loop's learning rate 1e-3, a 16-feature embedding (frequencies log-spaced from 1 to 1000 rad)
+and the averaged log-ratio clamped to +-3. They were chosen by measurement with that embedding
+and clamp (toy/pointmass, 3 seeds, 256 envs, 2 CPU cores): the noise form at 3e-4 did not learn
+the task (evaluation return 3-6 after 0.5M steps, below a random policy's 5-10, while the
+pre-squash actions drifted outwards), nor did the noise form at 1e-3 (6-23 at 0.8M) or the
+velocity form at 3e-4 (5-6 at 0.5M); the velocity form at 1e-3 did (81.5 at 0.4M, as fast as
+PPO), and once converged the flow kept sharpening (approximate KL 0.004 -> 0.08, return 83 -> 76
+at 1M steps). ``--loss-form velocity --learning-rate 1e-3`` gives that loss and learning rate
+again (with the reference's embedding and no clamp). Measured again after the change (seed 0,
+the same pointmass settings): the reference's defaults score 3.5 at 0.4M steps, the velocity form
+at 1e-3 77.0; the pointmass checks of ``benchmarks.learning_checks`` use the latter.
 """
 
 from __future__ import annotations
+
+from types import MappingProxyType
 
 import jax
 import jax.numpy as jnp
@@ -35,11 +69,11 @@ from jaxrl.actors import flow
 from jaxrl.config import hyper, one_of, positive, positive_sizes, pytree_config, static
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
+from jaxrl.networks import octave_time_embedding
 
 TIME_DRAWS = ("grid", "uniform")
-# A sample whose CFM loss moved this far has long left the clip range; without the clamp its
-# exp overflowed to inf (NaN gradients) on toy/multigoal. The public code clamps likewise (+-3).
-LOG_RATIO_LIMIT = 3.0
+TIME_FREQUENCIES = 4  # the reference's embedding: cos(t 2^k), sin(t 2^k), k = 0..3
+LOOP_DEFAULTS = MappingProxyType({"learning_rate": 3e-4})
 
 
 @pytree_config
@@ -48,7 +82,9 @@ class FPOConfig:
     value_cost: float = hyper(0.25, "weight of the value loss", positive)
     num_draws: int = static(8, "(t, eps) draws stored per action (N)", positive)
     flow_steps: int = static(10, "Euler steps of the sampler (K)", positive)
-    loss_form: str = static("velocity", "CFM loss form", one_of(*flow.LOSS_FORMS))
+    loss_form: str = static(
+        "noise", "CFM loss form ((1-t)^2-weighted: the reference's)", one_of(*flow.LOSS_FORMS)
+    )
     time_draws: str = static(
         "grid", "where the draws' t lie: the Euler grid or uniform in [0, 1]", one_of(*TIME_DRAWS)
     )
@@ -58,18 +94,21 @@ class FPOConfig:
     value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
 
 
+def time_embedding(t: jax.Array) -> jax.Array:
+    """The reference's 8 features of t: cos(t 2^k), sin(t 2^k) for k = 0..3."""
+    return octave_time_embedding(t, TIME_FREQUENCIES)
+
+
 def flow_log_ratio(old_losses: jax.Array, new_losses: jax.Array) -> jax.Array:
-    """mean_i l_old,i - mean_i l_theta,i over the draws' axis (last), clamped to
-    +-LOG_RATIO_LIMIT: the log of FPO's ratio."""
-    log_ratio = jnp.mean(old_losses, axis=-1) - jnp.mean(new_losses, axis=-1)
-    return jnp.clip(log_ratio, -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)
+    """mean_i l_old,i - mean_i l_theta,i over the draws' axis (last): the log of FPO's ratio."""
+    return jnp.mean(old_losses, axis=-1) - jnp.mean(new_losses, axis=-1)
 
 
 def make(observation_size: int, action_size: int) -> Learner:
     critic = common.value_network(observation_size)
 
     def field(config: FPOConfig) -> flow.ConditionedField:
-        return flow.ConditionedField(config.policy_hidden, action_size)
+        return flow.ConditionedField(config.policy_hidden, action_size, embed=time_embedding)
 
     def init(key: jax.Array, config: FPOConfig):
         policy_key, value_key = jax.random.split(key)
@@ -128,4 +167,4 @@ def make(observation_size: int, action_size: int) -> Learner:
     return Learner(init, act, act_deterministic, critic.value, loss)
 
 
-FACTORY = LearnerFactory("fpo", FPOConfig, make)
+FACTORY = LearnerFactory("fpo", FPOConfig, make, LOOP_DEFAULTS)

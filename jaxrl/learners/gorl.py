@@ -86,7 +86,7 @@ from jaxrl.learners.base import (
     PhaseContext,
     PhaseResult,
 )
-from jaxrl.networks import MLP
+from jaxrl.networks import MLP, octave_time_embedding
 
 DECODERS = ("flow", "diffusion")
 STD_BOUNDS = (1e-3, 10.0)
@@ -144,8 +144,8 @@ class DecoderField(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array, x: jax.Array, t: jax.Array) -> jax.Array:
-        angles = jnp.broadcast_to(t, x.shape[:-1])[..., None] * 2.0 ** jnp.arange(TIME_FREQUENCIES)
-        features = jnp.concatenate([obs, x, jnp.cos(angles), jnp.sin(angles)], axis=-1)
+        embedding = octave_time_embedding(jnp.broadcast_to(t, x.shape[:-1]), TIME_FREQUENCIES)
+        features = jnp.concatenate([obs, x, embedding], axis=-1)
         return MLP(self.hidden, self.out, activation=nn.silu)(features)
 
 

@@ -44,4 +44,6 @@ def test_metrics_report_the_gaussians_entropy_and_the_saturation_apart():
         tanh_metrics["entropy"], 2 * (np.log(2.0) + 0.5 * (1 + np.log(2 * np.pi))), rtol=1e-6
     )
     assert float(tanh_metrics["action_saturation"]) == 3 / 8  # |tanh(u)| > 0.99: 3.0, -4.0, -3.0
-    assert float(gaussian.policy_metrics(std, raw, "clip")["action_saturation"]) == 4 / 8  # |u| >= 1: 3.0, -4.0, -3.0, 1.5
+    assert (
+        float(gaussian.policy_metrics(std, raw, "clip")["action_saturation"]) == 4 / 8
+    )  # |u| >= 1: 3.0, -4.0, -3.0, 1.5

@@ -54,3 +54,20 @@ def test_a_tiny_sweep_writes_the_json_table_and_plot(tmp_path):
     assert "| toy/pointmass | ppo | 2 | recipe | 8 | 16 | 4 | 0.001 |" in table
     assert "## Does the claim hold?" in table and "python -m benchmarks.scaling_recipe" in table
     assert (tmp_path / "s.png").stat().st_size > 0
+
+
+def cell(factor, method, mean, std=1.0):
+    return {"factor": factor, "method": method, "final_mean": mean, "final_std": std, "wall_time": 20.0,
+            "compile_seconds": 10.0}  # fmt: skip
+
+
+def test_the_verdict_counts_a_fall_within_the_seeds_spread_as_noise_and_a_larger_one_as_a_fall():
+    others = [cell(k, m, 10.0) for k in (2, 4) for m in ("alt-sqrt", "nothing")]
+    noisy = [cell(1, "base", 5.0), cell(2, "recipe", 50.0), cell(4, "recipe", 49.0), *others]
+    assert "**Holds** here: the recipe is ahead at 2 of 2 K > 1 (2 by" in "\n".join(
+        scaling_recipe.verdict(noisy)
+    )
+    falling = [cell(1, "base", 5.0), cell(2, "recipe", 50.0), cell(4, "recipe", 9.0), *others]
+    lines = "\n".join(scaling_recipe.verdict(falling))
+    assert "not monotone in K (K=2 -> 4 falls by 41.0" in lines
+    assert "**Does not hold in full** here: the recipe is ahead at 1 of 2" in lines

@@ -23,6 +23,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,21 @@ def save_cells(store: Path, cells: dict[str, dict[str, Any]]) -> None:
 
     text = json.dumps(cells, indent=1) + "\n"
     atomic_write(store, lambda p: p.write_text(text))
+
+
+def accumulate(
+    store: Path,
+    jobs: Iterable[tuple[str, Callable[[], dict[str, Any]]]],
+    write: Callable[[dict[str, dict[str, Any]]], None],
+) -> None:
+    """Run each ``(key, job)``, storing the cell it returns under ``key`` among those already in
+    ``store`` (added or replaced), then saving them all and calling ``write(cells)`` (the table
+    and plots), cell by cell."""
+    cells = load_cells(store)
+    for key, job in jobs:
+        cells[key] = job()
+        save_cells(store, cells)
+        write(cells)
 
 
 def cell_key(env: str, algo: str) -> str:
@@ -219,13 +236,13 @@ def main(argv: list[str] | None = None) -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / f"{args.name}.json"
-    cells = load_cells(store)
     launch = provenance("benchmarks.learning_table", argv)
-    for env in args.envs:
-        for algo in args.algos:
-            cells[cell_key(env, algo)] = run_cell(algo, env, args, overrides, launch)
-            save_cells(store, cells)
-            write_table(cells, args.out, args.name)
+    jobs = (
+        (cell_key(env, algo), partial(run_cell, algo, env, args, overrides, launch))
+        for env in args.envs
+        for algo in args.algos
+    )
+    accumulate(store, jobs, partial(write_table, out=args.out, name=args.name))
     print((args.out / f"{args.name}.md").read_text())
 
 

@@ -33,10 +33,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.learning_table import load_cells, save_cells, sized, train_cell
+from benchmarks.learning_table import accumulate, load_cells, sized, train_cell
 from benchmarks.provenance import parse_assignments, provenance
 from experiments.cli import OneLineParser
 
@@ -360,12 +361,9 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(str(error))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    cells = load_cells(store)
     launch = provenance("benchmarks.scaling_recipe", argv)
-    for algo, factor, method in todo:
-        cells[cell_key(args.env, algo, factor, method)] = run(algo, factor, method, args, launch)
-        save_cells(store, cells)
-        write_table(cells, args.out, args.name)
+    jobs = ((cell_key(args.env, *cell), partial(run, *cell, args, launch)) for cell in todo)
+    accumulate(store, jobs, partial(write_table, out=args.out, name=args.name))
     print((args.out / f"{args.name}.md").read_text())
 
 

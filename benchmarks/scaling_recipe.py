@@ -126,6 +126,8 @@ def cell_key(env: str, algo: str, factor: int, method: str) -> str:
 
 
 def run(algo: str, factor: int, method: str, args: argparse.Namespace, launch: dict[str, str]) -> dict:
+    import jaxrl
+
     config = method_config(base_config(algo, args), method, factor)
     print(
         f"{algo} K={factor} {method}: {config.num_envs} envs, {config.num_minibatches} minibatches of"
@@ -134,10 +136,7 @@ def run(algo: str, factor: int, method: str, args: argparse.Namespace, launch: d
         file=sys.stderr,
         flush=True,
     )
-    return train_cell(
-        config,
-        launch,
-        not args.no_progress,
+    labels = dict(
         algo=algo,
         env=config.env,
         factor=factor,
@@ -148,6 +147,11 @@ def run(algo: str, factor: int, method: str, args: argparse.Namespace, launch: d
         learning_rate=float(config.learning_rate),
         iterations=config.num_iterations,
     )
+    try:
+        return train_cell(config, launch, not args.no_progress, **labels)
+    except jaxrl.TrainingDiverged as error:  # a cell that diverges is a result: recorded, the sweep goes on
+        print(f"diverged: {error}", file=sys.stderr, flush=True)
+        return {**labels, "diverged": str(error), "env_steps": config.total_steps, "records": [], **launch}
 
 
 def groups(cells: dict[str, dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -157,6 +161,15 @@ def groups(cells: dict[str, dict[str, Any]]) -> dict[tuple[str, str], list[dict[
     for cell in sorted(cells.values(), key=lambda c: (c["factor"], order.get(c["method"], 2), c["method"])):
         out.setdefault((cell["env"], cell["algo"]), []).append(cell)
     return out
+
+
+def score(cell: dict[str, Any]) -> float:
+    """A cell's final mean return; minus infinity where it diverged."""
+    return -math.inf if cell.get("diverged") else cell["final_mean"]
+
+
+def shown(cell: dict[str, Any]) -> str:
+    return "diverged" if cell.get("diverged") else f"{cell['final_mean']:.1f} +- {cell['final_std']:.1f}"
 
 
 def spread(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -179,13 +192,19 @@ def verdict(group: list[dict[str, Any]]) -> list[str]:
         at = {c["method"]: c for c in group if c["factor"] == factor}
         recipe = at.get("recipe")
         others = {m: c for m, c in at.items() if m != "recipe"}
-        shown = ", ".join(f"{m} {c['final_mean']:.1f} +- {c['final_std']:.1f}" for m, c in at.items())
+        results = ", ".join(f"{m} {shown(c)}" for m, c in at.items())
         if recipe is None or not others:
-            lines.append(f"- K={factor}: {shown}.")
+            lines.append(f"- K={factor}: {results}.")
             continue
-        best = max(others.values(), key=lambda c: c["final_mean"])
-        margin, noise = recipe["final_mean"] - best["final_mean"], spread(recipe, best)
+        best = max(others.values(), key=score)
         contests += 1
+        if recipe.get("diverged") or best.get("diverged"):
+            wins += score(recipe) > score(best)
+            clear_wins += score(recipe) > score(best)
+            outcome = "the recipe diverged" if recipe.get("diverged") else "every other method diverged"
+            lines.append(f"- K={factor}: {results}: {outcome}.")
+            continue
+        margin, noise = recipe["final_mean"] - best["final_mean"], spread(recipe, best)
         wins += margin > 0
         clear_wins += margin > noise
         if margin > 0:
@@ -195,23 +214,24 @@ def verdict(group: list[dict[str, Any]]) -> list[str]:
         within = "more than" if abs(margin) > noise else "within"
         speed = training_seconds(recipe) / training_seconds(best)
         lines.append(
-            f"- K={factor}: {shown}: {outcome}, {within} the seeds' spread ({noise:.1f}); the recipe's"
+            f"- K={factor}: {results}: {outcome}, {within} the seeds' spread ({noise:.1f}); the recipe's"
             f" training (wall time less compilation) took {speed:.2f}x {best['method']}'s."
         )
     curve = ([base] if base else []) + [c for c in group if c["method"] == "recipe"]
-    falls = [(a, b) for a, b in zip(curve, curve[1:], strict=False) if b["final_mean"] < a["final_mean"]]
-    real = [(a, b) for a, b in falls if a["final_mean"] - b["final_mean"] > spread(a, b)]
+    falls = [(a, b) for a, b in zip(curve, curve[1:], strict=False) if score(b) < score(a)]
+    real = [(a, b) for a, b in falls if b.get("diverged") or score(a) - score(b) > spread(a, b)]
     if not falls:
         shape = "monotone in K"
     else:
         where = "; ".join(
-            f"K={a['factor']} -> {b['factor']} falls by {a['final_mean'] - b['final_mean']:.1f}"
-            f" (spread {spread(a, b):.1f})"
+            f"K={b['factor']} diverged"
+            if b.get("diverged")
+            else f"K={a['factor']} -> {b['factor']} falls by {score(a) - score(b):.1f} (spread {spread(a, b):.1f})"
             for a, b in falls
         )
         kind = "not monotone" if real else "monotone within the seeds' spread"
         shape = f"{kind} in K ({where})"
-    returns = " -> ".join(f"{c['final_mean']:.1f}" for c in curve)
+    returns = " -> ".join("diverged" if c.get("diverged") else f"{c['final_mean']:.1f}" for c in curve)
     lines.append(
         f"- The recipe's final return over K = {', '.join(str(c['factor']) for c in curve)}:"
         f" {returns}: {shape}."
@@ -248,12 +268,12 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
     grouped = groups(cells)
     for (env, algo), group in grouped.items():
         for c in group:
-            per_seed = ", ".join(f"{v:.1f}" for v in c["final_per_seed"])
+            per_seed = ", ".join(f"{v:.1f}" for v in c.get("final_per_seed", [])) or "-"
+            times = "- | -" if c.get("diverged") else f"{c['wall_time']:.0f} | {c['compile_seconds']:.0f}"
             lines.append(
                 f"| {env} | {algo} | {c['factor']} | {c['method']} | {c['num_envs']:,} |"
                 f" {c['minibatch_size']:,} | {c['num_minibatches']} | {c['learning_rate']:.3g} |"
-                f" {c['env_steps']:,} | {c['final_mean']:.1f} +- {c['final_std']:.1f} | {per_seed} |"
-                f" {c['wall_time']:.0f} | {c['compile_seconds']:.0f} |"
+                f" {c['env_steps']:,} | {shown(c)} | {per_seed} | {times} |"
             )
     lines += ["", "## Does the claim hold?", ""]
     for (env, algo), group in grouped.items():
@@ -289,7 +309,7 @@ def plot(grouped: dict[tuple[str, str], list[dict[str, Any]]], path: Path) -> No
         others = list(dict.fromkeys(c["method"] for c in group if c["method"] != BASE))
         factors = sorted({c["factor"] for c in group})
         series, colours = {}, {}
-        for c in group:
+        for c in (c for c in group if c["records"]):  # a diverged cell has none
             label = f"K={c['factor']} {c['method']}"
             series[label] = [{**r, "wall_time": r["wall_time"] - c["compile_seconds"]} for r in c["records"]]
             if c["method"] == BASE:

@@ -71,3 +71,13 @@ def test_the_verdict_counts_a_fall_within_the_seeds_spread_as_noise_and_a_larger
     lines = "\n".join(scaling_recipe.verdict(falling))
     assert "not monotone in K (K=2 -> 4 falls by 41.0" in lines
     assert "**Does not hold in full** here: the recipe is ahead at 1 of 2" in lines
+
+
+def test_a_diverged_cell_loses_and_breaks_monotonicity():
+    diverged = {**cell(4, "recipe", 0.0), "diverged": "loss became non-finite", "records": []}
+    group = [cell(1, "base", 5.0), cell(2, "recipe", 50.0), diverged]
+    group += [cell(k, m, 10.0) for k in (2, 4) for m in ("alt-linear", "nothing")]
+    lines = "\n".join(scaling_recipe.verdict(group))
+    assert "K=4: recipe diverged, alt-linear 10.0 +- 1.0, nothing 10.0 +- 1.0: the recipe diverged." in lines
+    assert "5.0 -> 50.0 -> diverged: not monotone in K (K=4 diverged)" in lines
+    assert "ahead at 1 of 2" in lines

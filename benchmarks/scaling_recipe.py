@@ -341,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, default=None, help="iterations of every cell")
     parser.add_argument("--alt-lr-scaling", choices=sorted(LR_SCALINGS), default="sqrt",
                         help="the alternative's learning rate: x sqrt(K) (Adam's usual) or x K")  # fmt: skip
+    parser.add_argument("--methods", nargs="+", choices=("recipe", "alt", "nothing"),
+                        default=["recipe", "alt", "nothing"], help="the methods to run at K > 1")  # fmt: skip
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="FIELD=VALUE", help="overrides of the base settings"
     )
@@ -358,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     args.iterations = args.iterations or setup["iterations"]
     args.name = args.name or f"scaling_recipe_{args.preset}"
     args.overrides = sized(parse_assignments(args.set, "--set"))
-    args.methods = methods(args.alt_lr_scaling)
+    args.methods = [m for m in methods(args.alt_lr_scaling) if m.split("-")[0] in args.methods]
     unknown = sorted(set(args.algos) - set(LEARNERS))
     if unknown:
         parser.error(f"--algos {unknown[0]} is invalid: expected some of {', '.join(LEARNERS)}")

@@ -151,7 +151,16 @@ def run(algo: str, factor: int, method: str, args: argparse.Namespace, launch: d
         return train_cell(config, launch, not args.no_progress, **labels)
     except jaxrl.TrainingDiverged as error:  # a cell that diverges is a result: recorded, the sweep goes on
         print(f"diverged: {error}", file=sys.stderr, flush=True)
-        return {**labels, "diverged": str(error), "env_steps": config.total_steps, "records": [], **launch}
+        from jaxrl.config import to_dict
+
+        return {
+            **labels,
+            "diverged": str(error),
+            "env_steps": config.total_steps,
+            "records": [],
+            "config": to_dict(config),
+            **launch,
+        }
 
 
 def groups(cells: dict[str, dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -175,6 +184,11 @@ def shown(cell: dict[str, Any]) -> str:
 def spread(a: dict[str, Any], b: dict[str, Any]) -> float:
     """The seeds' spread of a difference of two cells' final returns: their stds combined."""
     return math.hypot(a["final_std"], b["final_std"])
+
+
+def gradient_steps(cell: dict[str, Any]) -> int:
+    """The optimiser steps of a cell's whole run: iterations x epochs x minibatches."""
+    return cell["iterations"] * cell["config"]["update_epochs"] * cell["num_minibatches"]
 
 
 def training_seconds(cell: dict[str, Any]) -> float:
@@ -262,8 +276,8 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
         "the plot's wall-time axis starts after compilation, which is most of a small cell's time on CPU.",
         "",
         "| task | learner | K | method | num_envs | minibatch size | minibatches | lr | env steps |"
-        " final return (mean +- std) | per seed | wall time (s) | of which compilation (s) |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        " gradient steps | final return (mean +- std) | per seed | wall time (s) | of which compilation (s) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     grouped = groups(cells)
     for (env, algo), group in grouped.items():
@@ -273,7 +287,7 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
             lines.append(
                 f"| {env} | {algo} | {c['factor']} | {c['method']} | {c['num_envs']:,} |"
                 f" {c['minibatch_size']:,} | {c['num_minibatches']} | {c['learning_rate']:.3g} |"
-                f" {c['env_steps']:,} | {shown(c)} | {per_seed} | {times} |"
+                f" {c['env_steps']:,} | {gradient_steps(c):,} | {shown(c)} | {per_seed} | {times} |"
             )
     lines += ["", "## Does the claim hold?", ""]
     for (env, algo), group in grouped.items():
@@ -294,7 +308,7 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
 def plot(grouped: dict[tuple[str, str], list[dict[str, Any]]], path: Path) -> None:
     """Per learner, a row: return against environment steps and against wall time after
     compilation (log scales; compilation, tens of seconds on CPU, would hide the small cells'
-    training), one colour family per method, darker for larger K, the shared K = 1 run in black."""
+    training), one colour family per method (the same in every row), darker for larger K, the shared K = 1 run in black."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
@@ -302,11 +316,10 @@ def plot(grouped: dict[tuple[str, str], list[dict[str, Any]]], path: Path) -> No
 
     if not grouped:
         return
-    families = ("Blues", "Oranges", "Greens", "Purples")
+    families = {"recipe": "Blues", "alt-sqrt": "Oranges", "alt-linear": "Reds", "nothing": "Greens"}
     fig = Figure(figsize=(12, 4.5 * len(grouped)))
     rows = fig.subplots(len(grouped), 2, sharey="row", squeeze=False)
     for axes, ((env, algo), group) in zip(rows, grouped.items(), strict=True):
-        others = list(dict.fromkeys(c["method"] for c in group if c["method"] != BASE))
         factors = sorted({c["factor"] for c in group})
         series, colours = {}, {}
         for c in (c for c in group if c["records"]):  # a diverged cell has none
@@ -316,7 +329,7 @@ def plot(grouped: dict[tuple[str, str], list[dict[str, Any]]], path: Path) -> No
                 colours[label] = "black"
             else:
                 shade = 0.4 + 0.6 * factors.index(c["factor"]) / max(len(factors) - 1, 1)
-                colours[label] = colormaps[families[others.index(c["method"]) % len(families)]](shade)
+                colours[label] = colormaps[families.get(c["method"], "Purples")](shade)
         draw_curves(axes, series, colours)
         for axis in axes:
             axis.set_xscale("log")

@@ -23,6 +23,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,21 +71,26 @@ def cell_config(spec: str, env: str, args: argparse.Namespace, overrides: dict[s
 def run_cell(
     algo: str, env: str, args: argparse.Namespace, overrides: dict[str, Any], launch: dict[str, str]
 ) -> dict[str, Any]:
-    import jaxrl
-    from jaxrl.config import to_dict
-
     config = cell_config(algo, env, args, overrides)
     print(
         f"{algo} on {env}: {config.total_steps:,} steps x {config.num_seeds} seeds",
         file=sys.stderr,
         flush=True,
     )
-    result = jaxrl.train(config, progress=not args.no_progress)
+    return train_cell(config, launch, not args.no_progress, algo=algo, env=env)
+
+
+def train_cell(config, launch: dict[str, str], progress: bool, **labels: Any) -> dict[str, Any]:
+    """Train ``config`` (its seeds vmapped) and return the cell: ``labels``, every evaluation's
+    record, the final return's mean, std and per-seed values, the config and the launch."""
+    import jaxrl
+    from jaxrl.config import to_dict
+
+    result = jaxrl.train(config, progress=progress)
     records = [{k: r[k] for k in RECORD_KEYS} for r in result.metrics]
     final = records[-1]["eval_return_per_seed"]
     return {
-        "algo": algo,
-        "env": env,
+        **labels,
         "num_seeds": config.num_seeds,
         "env_steps": records[-1]["env_steps"],
         "wall_time": records[-1]["wall_time"],
@@ -96,6 +103,34 @@ def run_cell(
         **launch,
         "finished": time.strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def load_cells(store: Path) -> dict[str, dict[str, Any]]:
+    """The cells of an accumulating results JSON (none before the first run)."""
+    return json.loads(store.read_text()) if store.exists() else {}
+
+
+def save_cells(store: Path, cells: dict[str, dict[str, Any]]) -> None:
+    """Write the cells atomically: an interrupted run keeps every cell finished before it."""
+    from jaxrl.runlog import atomic_write
+
+    text = json.dumps(cells, indent=1) + "\n"
+    atomic_write(store, lambda p: p.write_text(text))
+
+
+def accumulate(
+    store: Path,
+    jobs: Iterable[tuple[str, Callable[[], dict[str, Any]]]],
+    write: Callable[[dict[str, dict[str, Any]]], None],
+) -> None:
+    """Run each ``(key, job)``, storing the cell it returns under ``key`` among those already in
+    ``store`` (added or replaced), then saving them all and calling ``write(cells)`` (the table
+    and plots), cell by cell."""
+    cells = load_cells(store)
+    for key, job in jobs:
+        cells[key] = job()
+        save_cells(store, cells)
+        write(cells)
 
 
 def cell_key(env: str, algo: str) -> str:
@@ -191,7 +226,6 @@ def main(argv: list[str] | None = None) -> None:
         args.total_steps = preset_settings(args.preset).get("total_steps", TrainConfig.total_steps)
 
     import jaxrl
-    from jaxrl.runlog import atomic_write
 
     for algo in args.algos:  # every cell's config is checked before the first one trains
         for env in args.envs:
@@ -202,14 +236,13 @@ def main(argv: list[str] | None = None) -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / f"{args.name}.json"
-    cells = json.loads(store.read_text()) if store.exists() else {}
     launch = provenance("benchmarks.learning_table", argv)
-    for env in args.envs:
-        for algo in args.algos:
-            cells[cell_key(env, algo)] = run_cell(algo, env, args, overrides, launch)
-            text = json.dumps(cells, indent=1) + "\n"
-            atomic_write(store, lambda p, text=text: p.write_text(text))
-            write_table(cells, args.out, args.name)
+    jobs = (
+        (cell_key(env, algo), partial(run_cell, algo, env, args, overrides, launch))
+        for env in args.envs
+        for algo in args.algos
+    )
+    accumulate(store, jobs, partial(write_table, out=args.out, name=args.name))
     print((args.out / f"{args.name}.md").read_text())
 
 

@@ -108,8 +108,20 @@ def plot_curves(path: Path, series: dict[str, list[dict[str, Any]]], title: str)
         return
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2, sharey=True)
+    draw_curves(axes, series)
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png"))
+
+
+def draw_curves(
+    axes: Any, series: dict[str, list[dict[str, Any]]], colours: dict[str, Any] | None = None
+) -> None:
+    """Onto a pair of axes: evaluation return against environment steps and against wall time,
+    one colour per series (``colours[label]``, else the cycle's next): each seed faint, their
+    mean bold."""
     for index, (label, records) in enumerate(series.items()):
-        colour = f"C{index}"
+        colour = (colours or {}).get(label, f"C{index}")
         per_seed = [r.get("eval_return_per_seed") or [r["eval_return"]] for r in records]
         for axis, key in ((axes[0], "env_steps"), (axes[1], "wall_time")):
             x = [r[key] for r in records]
@@ -121,6 +133,3 @@ def plot_curves(path: Path, series: dict[str, list[dict[str, Any]]], title: str)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("episode return")
     axes[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png"))

@@ -148,6 +148,8 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
         "by default), then mean +- std over seeds. Wall time is one cell's whole run: compilation,",
         "training and evaluations, all seeds together. Each cell's command and machine are listed",
         "under the table; the JSON next to this file holds every evaluation and the full configs.",
+        "A learner labelled `ALGO@COMMIT` is that learner as it was at COMMIT, kept for comparison",
+        "after its defaults (or its task's settings) changed; its config is in the JSON.",
         "",
         "| task | learner | env steps | final return (mean +- std) | per seed | wall time (s) | time / PPO's | machine |",
         "|---|---|---:|---:|---|---:|---:|---|",

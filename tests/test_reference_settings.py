@@ -5,21 +5,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_expressive import ACT, BATCH, OBS, learner_setup
 
 from jaxrl.learners import dppo, fpo, reinflow
 from jaxrl.learners.base import Batch
 from jaxrl.registry import make_config, make_learner
 
-OBS, ACT, BATCH = 3, 2, 5
 SMALL = {"policy_hidden": (8,), "value_hidden": (8,), "normalize_advantage": False}
-
-
-def setup(name, config):
-    learner = make_learner(name, OBS, ACT)
-    params = learner.init(jax.random.PRNGKey(0), config)
-    obs = jax.random.normal(jax.random.PRNGKey(1), (BATCH, OBS))
-    action, extras = learner.act(params, {}, obs, jax.random.PRNGKey(2), config)
-    return learner, params, obs, action, extras
 
 
 def first_layer_inputs(policy_params) -> int:
@@ -60,7 +52,7 @@ def test_fpo_defaults_are_the_references_loss_form_and_learning_rate():
 
 def test_fpo_stored_losses_are_the_one_minus_t_squared_weighted_velocity_losses():
     config = fpo.FPOConfig(**SMALL)
-    _, params, obs, _, extras = setup("fpo", config)
+    _, params, obs, _, extras = learner_setup("fpo", config)
     a, t, eps = extras["raw_action"], extras["times"], extras["noise"]
     x_t = t[..., None] * eps + (1 - t[..., None]) * a[:, None, :]
     field = fpo.flow.ConditionedField((8,), ACT, embed=fpo.time_embedding)
@@ -85,7 +77,7 @@ def test_fpo_log_ratio_is_not_clamped():
     ],
 )
 def test_stored_log_probs_lie_in_the_clamp_bounds_and_the_ratio_is_one_at_the_old_parameters(name, config):
-    learner, params, obs, action, extras = setup(name, config)
+    learner, params, obs, action, extras = learner_setup(name, config)
     stored = extras["log_prob" if name == "reinflow" else "log_probs"]
     assert stored.shape == ((BATCH,) if name == "reinflow" else (BATCH, config.denoising_steps))
     assert bool(jnp.all((stored >= config.log_prob_min) & (stored <= config.log_prob_max)))
@@ -127,7 +119,7 @@ def test_dppo_clamps_every_element_before_the_average():
 @pytest.mark.parametrize("name", ["reinflow", "dppo"])
 def test_a_chain_far_outside_the_bounds_gets_the_bound_and_no_policy_gradient(name):
     config = (reinflow.ReinFlowConfig if name == "reinflow" else dppo.DPPOConfig)(**SMALL)
-    learner, params, obs, action, extras = setup(name, config)
+    learner, params, obs, action, extras = learner_setup(name, config)
     far = extras["chain"].at[..., 1:, :].add(100.0)  # every transition far from its mean
     if name == "reinflow":
         stored = {"chain": far, "log_prob": jnp.full(BATCH, config.log_prob_min)}

@@ -4,7 +4,8 @@ vmapped seed axis, the learning rate a traced leaf of the config.
     python -m benchmarks.lr_sweep --algo bpo --env CartpoleBalance --total-steps 3000000 \\
         --learning-rates 3e-4 1e-3 3e-3 --out benchmarks/results/bpo_lr_cpu.md
 
-Each learning rate trains ``--seeds`` seeds with the preset's settings (``--set`` overrides any
+Each learning rate trains ``--seeds`` seeds (member i of the program trains seed ``--seed`` + i,
+so the rates' seeds differ) with the preset's settings (``--set`` overrides any
 field, ``ALGO`` may carry ``:FIELD=VALUE`` as in the learning table) and the same evaluation as
 the learning table. The markdown gives the final evaluation return per learning rate (mean +-
 std over its seeds) and its curve over training; a plot of the same goes next to it. It
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--total-steps", type=int, default=3_000_000)
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per learning rate")
+    parser.add_argument("--seed", type=int, default=0, help="the first member's seed")
     parser.add_argument("--num-evals", type=int, default=10)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--out", type=Path, default=None, help="markdown file (the plot goes beside it)")
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             total_steps=args.total_steps,
             num_evals=args.num_evals,
             num_seeds=len(rates),
+            seed=args.seed,
             learning_rate=rates,
             **{**sized(parse_assignments(args.set, "--set")), **own},
         )

@@ -44,10 +44,12 @@ Differences from the reference that remain, and why:
 Measured (``benchmarks/results/learning_cpu.md``, ``bpo_lr_cpu_*.md``; CPU preset, 3 seeds, 2
 CPU cores): the reference's learning rate is too small for the few gradient steps per sample of
 massively parallel training (the CPU preset takes 128 per 61,440 transitions, 0.002 a sample;
-SB3's 10 epochs of 64-sample minibatches take 0.16, 75 times as many). At 3e-4 BPO stays near a random policy on CartpoleBalance within 3M steps
-(250 +- 34) and on toy/pointmass within 1M (6-24); at 1e-3, PPO's rate, it learns both
-(CartpoleBalance 512 +- 83, above PPO without its entropy bonus at 420 +- 141; pointmass 89) and
-at 3e-3 faster still (751 +- 185). The default stays the reference's; ``--learning-rate 1e-3``
+SB3's 10 epochs of 64-sample minibatches take 0.16, 75 times as many). At 3e-4 BPO stays near a
+random policy on CartpoleBalance within 3M steps (250 +- 34), CartpoleSwingup within 6M (174 +-
+12) and toy/pointmass within 1M (6-24). At 1e-3, PPO's rate, it learns: CartpoleBalance 512 +-
+83 and CartpoleSwingup 325 +- 86, against PPO without its entropy bonus at 420 +- 141 and 330 +-
+125 (PPO with it: 732, 664); at 3e-3 751 +- 185 and 429 +- 120. On PendulumSwingup (action
+repeat 4) all of them end near 50. The default stays the reference's; ``--learning-rate 1e-3``
 is the setting to compare with PPO at its own.
 """
 

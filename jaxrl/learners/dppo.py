@@ -54,6 +54,7 @@ Differences from the reference that remain, with reasons:
   here one optimiser trains every step from scratch (the loop has a single optimiser).
 - Advantage quantile clipping (off by default in the reference) and the value-loss clip are
   not implemented.
+
 Measured at these defaults (``benchmarks/results/learning_cpu.md``, CPU preset, 3 seeds; 1-D
 actions, where averaging over dimensions equals summing): 478 +- 366 on CartpoleBalance and 524
 +- 255 on CartpoleSwingup, against 548 +- 338 and 414 +- 165 before (rows ``dppo@COMMIT``);

@@ -47,6 +47,7 @@ Differences from the reference that remain, with reasons:
   bounds are fixed, since the schedule is tuned for a pre-trained flow's fine-tuning.
 - Action chunks: the reference acts with chunks of 4 actions (its horizon, part of the
   normalisation); here every step is one action (horizon 1).
+
 Measured at these defaults (``benchmarks/results/learning_cpu.md``, CPU preset, 3 seeds): 355 +-
 62 on CartpoleBalance and 328 +- 72 on CartpoleSwingup, against 411 +- 100 and 218 +- 18 with
 the summed, unclamped log-probability before (rows ``reinflow@COMMIT``); PPO: 732, 664.

@@ -123,12 +123,13 @@ def accumulate(
     jobs: Iterable[tuple[str, Callable[[], dict[str, Any]]]],
     write: Callable[[dict[str, dict[str, Any]]], None],
 ) -> None:
-    """Run each ``(key, job)``, storing the cell it returns under ``key`` among those already in
+    """Run each ``(key, job)``, storing the cell it returns under ``key`` among those in
     ``store`` (added or replaced), then saving them all and calling ``write(cells)`` (the table
-    and plots), cell by cell."""
-    cells = load_cells(store)
+    and plots), cell by cell. The store is read again before each save, so two runs adding to
+    one table side by side keep each other's cells."""
     for key, job in jobs:
-        cells[key] = job()
+        cell = job()
+        cells = {**load_cells(store), key: cell}
         save_cells(store, cells)
         write(cells)
 

@@ -51,6 +51,11 @@ def clipped_surrogate(log_ratio: jax.Array, advantage: jax.Array, clip_eps: jax.
     return -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
 
 
+def fraction_outside(values: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
+    """The share of ``values`` that a clamp to [low, high] changes (and whose gradient it stops)."""
+    return jnp.mean((values < low) | (values > high))
+
+
 def ratio_metrics(log_ratio: jax.Array, clip_eps: jax.Array) -> dict[str, jax.Array]:
     """KL(old || new) estimate (Schulman's k3) and the fraction of ratios outside the clip range."""
     log_ratio = bounded(log_ratio)

@@ -142,8 +142,8 @@ def make(observation_size: int, action_size: int) -> Learner:
         total, metrics = common.clipped_ppo(
             log_ratio, step_advantage, batch, critic.value(params, batch.obs, config), config
         )
-        outside = (log_densities < config.log_prob_min) | (log_densities > config.log_prob_max)
-        return total, {**metrics, "log_prob_clamped_fraction": jnp.mean(outside)}
+        clamped = common.fraction_outside(log_densities, config.log_prob_min, config.log_prob_max)
+        return total, {**metrics, "log_prob_clamped_fraction": clamped}
 
     return Learner(init, act, act_deterministic, critic.value, loss)
 

@@ -177,12 +177,13 @@ def make(observation_size: int, action_size: int) -> Learner:
             log_ratio, advantage, batch, critic.value(params, batch.obs, config), config
         )
         chain_entropy = jnp.mean(entropy(params, batch.obs, config))
-        outside = (unclamped < config.log_prob_min) | (unclamped > config.log_prob_max)
         return total - config.entropy_cost * chain_entropy, {
             **metrics,
             "entropy": chain_entropy,
             "log_prob": jnp.mean(unclamped),
-            "log_prob_clamped_fraction": jnp.mean(outside),
+            "log_prob_clamped_fraction": common.fraction_outside(
+                unclamped, config.log_prob_min, config.log_prob_max
+            ),
         }
 
     return Learner(init, act, act_deterministic, critic.value, loss)

@@ -3,6 +3,7 @@
     python -m benchmarks.learning_table --algos ppo bpo \\
         --envs toy/pointmass CartpoleBalance CartpoleSwingup PendulumSwingup \\
         --seeds 3 --preset cpu --steps toy/pointmass=1500000 --name learning_cpu
+    python -m benchmarks.learning_table --table learning_cpu [--missing]
 
 Each (task, learner) cell trains ``--seeds`` seeds side by side in one vmapped program with the
 same config apart from the learner, and records every evaluation. Results accumulate in
@@ -14,7 +15,10 @@ mean and std over seeds, steps, wall time including compilation) and one
 on the same task. It does not tune anything: every cell uses the preset, the learner's defaults,
 the ``--set`` overrides, a task's ``--task-set`` overrides and the learner's own ones: a learner
 is named ``ALGO`` or ``ALGO:FIELD=VALUE[:FIELD=VALUE...]`` (e.g. ``gorl:decoder=diffusion``),
-and that name labels its cells.
+and that name labels its cells. ``--table NAME`` regenerates a committed table from its
+definition in :data:`TABLES` (its learners, tasks, budgets, preset and seeds; flags given beside
+it still win), and ``--missing`` runs only the cells its JSON lacks, so a regeneration cut short
+carries on where it stopped.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -35,6 +41,56 @@ from experiments.cli import OneLineParser, fail
 
 DEFAULT_ENVS = ("toy/pointmass", "CartpoleBalance", "CartpoleSwingup", "PendulumSwingup")
 RECORD_KEYS = ("env_steps", "wall_time", "eval_return", "eval_return_per_seed", "train_sps")
+
+# PPO at BPO's own setting with no entropy bonus: the control that isolates BPO's objective.
+BPO_CONTROL = (
+    "ppo:entropy_cost=0:std_param=global:squash=clip:learning_rate=0.0003:value_cost=0.5"
+    ":max_grad_norm=1:advantages_per_epoch=true"
+)
+
+
+@dataclass(frozen=True)
+class TableDefinition:
+    """A committed table's cells: what ``--table NAME`` regenerates."""
+
+    algos: tuple[str, ...]
+    envs: tuple[str, ...]
+    steps: Mapping[str, int]
+    preset: str
+    seeds: int = 3
+
+    def flag_defaults(self, name: str) -> dict[str, Any]:
+        """The parser defaults that make the script run this table."""
+        return {
+            "algos": list(self.algos),
+            "envs": list(self.envs),
+            "steps": [f"{task}={steps}" for task, steps in self.steps.items()],
+            "preset": self.preset,
+            "seeds": self.seeds,
+            "name": name,
+        }
+
+
+TABLES = MappingProxyType(
+    {
+        "learning_cpu": TableDefinition(
+            algos=(
+                "ppo",
+                "ppo:entropy_cost=0",
+                BPO_CONTROL,
+                "bpo",
+                "fpo",
+                "dppo",
+                "reinflow",
+                "policyflow",
+                "gorl",
+            ),
+            envs=("CartpoleBalance", "CartpoleSwingup", "PendulumSwingup"),
+            steps={"CartpoleBalance": 3_000_000, "CartpoleSwingup": 6_000_000, "PendulumSwingup": 6_000_000},
+            preset="cpu",
+        ),
+    }
+)
 
 
 def learner_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -195,10 +251,27 @@ def task_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def cells_to_run(
+    envs: Iterable[str], algos: Iterable[str], stored: Iterable[str], missing_only: bool
+) -> list[tuple[str, str]]:
+    """The ``(env, algo)`` cells of this run, task by task: all of them, or with
+    ``missing_only`` those whose key is not among the ``stored`` ones."""
+    done = set(stored) if missing_only else set()
+    return [(env, algo) for env in envs for algo in algos if cell_key(env, algo) not in done]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from jaxrl.registry import LEARNERS
 
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--table",
+        choices=sorted(TABLES),
+        help="regenerate this committed table (its learners, tasks, budgets, preset and seeds)",
+    )
+    parser.add_argument(
+        "--missing", action="store_true", help="run only the cells the table's JSON does not hold yet"
+    )
     parser.add_argument("--algos", nargs="+", default=list(LEARNERS), help="learners (default: all)")
     parser.add_argument("--envs", nargs="+", default=list(DEFAULT_ENVS), help="tasks")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (at least 3 for the table)")
@@ -216,6 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--name", default="learning_cpu", help="file stem of the table, JSON and plots")
     parser.add_argument("--no-progress", action="store_true")
+    table = parser.parse_known_args(argv)[0].table
+    if table is not None:
+        parser.set_defaults(**TABLES[table].flag_defaults(table))
     args = parser.parse_args(argv)
     args.steps = {k: int(v) for k, v in parse_assignments(args.steps, "--steps").items()}
     overrides = sized(parse_assignments(args.set, "--set"))
@@ -236,14 +312,19 @@ def main(argv: list[str] | None = None) -> None:
                 cell_config(algo, env, args, overrides)
             except jaxrl.ConfigError as error:
                 parser.error(str(error))
+    args.overrides = overrides
+    return args
 
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / f"{args.name}.json"
     launch = provenance("benchmarks.learning_table", argv)
+    cells = cells_to_run(args.envs, args.algos, load_cells(store), args.missing)
     jobs = (
-        (cell_key(env, algo), partial(run_cell, algo, env, args, overrides, launch))
-        for env in args.envs
-        for algo in args.algos
+        (cell_key(env, algo), partial(run_cell, algo, env, args, args.overrides, launch))
+        for env, algo in cells
     )
     accumulate(store, jobs, partial(write_table, out=args.out, name=args.name))
     print((args.out / f"{args.name}.md").read_text())

@@ -8,7 +8,7 @@ Every cell is a :mod:`benchmarks.learning_table` cell (same JSON, markdown and p
 wall time relative to PPO's; rerunning adds or replaces cells) under the Playground DM Control
 settings, which GoRL's code also uses: 2048 envs, unroll 30, batch 1024 x 32 minibatches, 16
 epochs, lr 1e-3, reward scaling 10, gamma 0.995 (0.95 on FingerSpin). PPO is run as the GoRL
-code runs it (clip 0.1, no gradient clip); GoRL with its defaults (stages 60M, 60M, 30M, 30M).
+code runs it (clip 0.1, no gradient clip); GoRL with its defaults (stages 60M, 60M, 30M, 30M of the 180M).
 ``--smoke`` shrinks everything (environments, iterations, stages, refits) so that all 18 cells
 run on CPU in minutes: it checks that the command works, not what it measures. Extra arguments
 go to the learning table (e.g. ``--envs CheetahRun --seeds 3``; a later flag replaces this table's).

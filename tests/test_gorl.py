@@ -82,6 +82,15 @@ def test_refit_lowers_the_held_out_loss(gorl_config, decoder):
     assert float(best) < 0.8 * float(initial), (initial, best)
 
 
+@pytest.mark.parametrize("total_steps", [1_500_000, 6_000_000, 180_000_000])
+def test_the_default_stages_split_any_budget_as_the_reference_splits_its_180m(total_steps):
+    config = jaxrl.make_config("gorl", preset="cpu", env="toy/pointmass", total_steps=total_steps)
+    iterations = config.num_iterations
+    boundaries = np.array(gorl.stage_iterations(config))
+    # the reference's 60M, 60M, 30M, 30M: stages end after 1/3, 2/3 and 5/6 of the iterations
+    np.testing.assert_allclose(boundaries / iterations, [1 / 3, 2 / 3, 5 / 6], atol=2 / iterations)
+
+
 def test_a_stage_boundary_refits_the_decoder_and_resets_the_encoder(gorl_config):
     config = gorl_config().replace(learning_rate=0.0)
     assert gorl.stage_iterations(config) == (2, 4, 5)

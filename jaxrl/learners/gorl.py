@@ -22,7 +22,10 @@ clip 1.0 after; entropy 0.01, value cost 0.25. Decoder g_phi(s, z) (an MLP 4x64 
                x_j = sqrt(ab_j) a + sqrt(1 - ab_j) eps, j uniform, target eps.
 
 The environment gets tanh(g_phi(s, z)); in stage 0 the decoder is the identity. Stages last
-``stage_steps`` environment steps each (whole iterations); at each boundary (a loop phase):
+``stage_steps`` environment steps each (whole iterations; the last runs to the end of the
+budget); by default the budget is split as the reference's 60M, 60M, 30M, 30M of its 180M (a
+third, a third, a sixth, a sixth), so a smaller ``--total-steps`` keeps the reference's schedule
+in proportion. At each boundary (a loop phase):
 (1) fresh rollouts of ``refit_unrolls`` segments of every environment under the current encoder
 and decoder, keeping (normalised s, pre-tanh decoder output); (2) a freshly initialised decoder
 fitted on a random subset of ``refit_samples`` pairs (10% held out) by minibatch Adam, 8 (eps, t)
@@ -91,15 +94,14 @@ from jaxrl.networks import MLP, octave_time_embedding
 DECODERS = ("flow", "diffusion")
 STD_BOUNDS = (1e-3, 10.0)
 TIME_FREQUENCIES = 4  # time embedding cos(t 2^k), sin(t 2^k), k = 0..3
-STAGE_STEPS = (60_000_000, 60_000_000, 30_000_000, 30_000_000)
-LOOP_DEFAULTS = MappingProxyType({"total_steps": sum(STAGE_STEPS)})
-# The CPU preset: the schedule in the reference's proportions (1/3, 1/3, 1/6, 1/6) over the
-# 1.5M steps toy/pointmass learns in; each refit collects 8 segments of every environment
-# (about 2 iterations' worth) and fits on 50k of those pairs.
+STAGE_SHARES = (2, 2, 1, 1)  # the reference's stages of 60M, 60M, 30M and 30M steps
+LOOP_DEFAULTS = MappingProxyType({"total_steps": 180_000_000})
+# The CPU preset: the 1.5M steps toy/pointmass learns in (stages of 0.5M, 0.5M, 0.25M, 0.25M);
+# each refit collects 8 segments of every environment (about 2 iterations' worth) and fits on
+# 50k of those pairs.
 CPU_PRESET = MappingProxyType(
     {
         "total_steps": 1_500_000,
-        "stage_steps": (500_000, 500_000, 250_000, 250_000),
         "refit_unrolls": 8,
         "refit_samples": 50_000,
         "refit_epochs": 10,
@@ -107,6 +109,12 @@ CPU_PRESET = MappingProxyType(
         "refit_patience": 5,
     }
 )
+
+
+def stage_sizes(value: Sequence[int]) -> str | None:
+    if value == () or positive_sizes(value) is None:
+        return None
+    return "empty (the budget in the reference's shares) or a list of positive integers, e.g. 500000,500000"
 
 
 @pytree_config
@@ -125,7 +133,9 @@ class GoRLConfig(gaussian.GaussianStdFields):
     value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
     decoder_hidden: tuple[int, ...] = static((64, 64, 64, 64), "decoder MLP widths", positive_sizes)
     decoder_steps: int = static(10, "flow Euler steps / diffusion schedule length", positive)
-    stage_steps: tuple[int, ...] = static(STAGE_STEPS, "environment steps of each stage", positive_sizes)
+    stage_steps: tuple[int, ...] = static(
+        (), "environment steps of each stage (none given: the budget in the reference's shares)", stage_sizes
+    )
     refit_unrolls: int = static(320, "segments per environment collected for a decoder refit", positive)
     refit_samples: int = static(10_000_000, "pairs (at most) a decoder refit uses", positive)
     refit_validation: float = static(0.1, "share of the refit pairs held out", unit_interval)
@@ -245,9 +255,13 @@ def fit_decoder(sgd: MinibatchSGD, key: jax.Array, pairs, config: GoRLConfig):
 
 
 def stage_iterations(config: TrainConfig) -> tuple[int, ...]:
-    """The iterations after which each stage ends and the next begins (whole iterations)."""
-    lengths = [max(1, steps // config.steps_per_iteration) for steps in config.learner.stage_steps]
-    return tuple(int(point) for point in np.cumsum(lengths)[:-1])
+    """The iterations after which each stage ends and the next begins (whole iterations, one at
+    least): ``stage_steps``, or the budget's iterations in :data:`STAGE_SHARES`."""
+    if config.learner.stage_steps:
+        lengths = [steps // config.steps_per_iteration for steps in config.learner.stage_steps]
+    else:
+        lengths = [config.num_iterations * share // sum(STAGE_SHARES) for share in STAGE_SHARES]
+    return tuple(int(point) for point in np.cumsum([max(1, n) for n in lengths])[:-1])
 
 
 def make(observation_size: int, action_size: int) -> Learner:

@@ -109,27 +109,45 @@ def plot_curves(path: Path, series: dict[str, list[dict[str, Any]]], title: str)
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2, sharey=True)
     draw_curves(axes, series)
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png"))
+    atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png", bbox_inches="tight"))
 
 
 def draw_curves(
     axes: Any, series: dict[str, list[dict[str, Any]]], colours: dict[str, Any] | None = None
 ) -> None:
     """Onto a pair of axes: evaluation return against environment steps and against wall time,
-    one colour per series (``colours[label]``, else the cycle's next): each seed faint, their
-    mean bold."""
+    one colour per series (``colours[label]``, else the next of 10 colours, or of 20 for more
+    series): each seed faint, their mean bold, labelled (long labels wrapped) for a legend."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if len(series) <= 10 else "tab20"]
     for index, (label, records) in enumerate(series.items()):
-        colour = (colours or {}).get(label, f"C{index}")
+        colour = (colours or {}).get(label, palette(index % palette.N))
         per_seed = [r.get("eval_return_per_seed") or [r["eval_return"]] for r in records]
         for axis, key in ((axes[0], "env_steps"), (axes[1], "wall_time")):
             x = [r[key] for r in records]
             for seed in range(len(per_seed[0])):
                 axis.plot(x, [p[seed] for p in per_seed], color=colour, alpha=0.3, lw=1)
-            axis.plot(x, [r["eval_return"] for r in records], color=colour, lw=2, marker="o", label=label)
+            mean = [r["eval_return"] for r in records]
+            axis.plot(x, mean, color=colour, lw=2, marker="o", label=wrapped(label))
     for axis, label in ((axes[0], "environment steps"), (axes[1], "wall time (s)")):
         axis.set_xlabel(label)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("episode return")
-    axes[0].legend()
+
+
+def wrapped(label: str, width: int = 36) -> str:
+    """A legend label in lines of about ``width`` characters, broken after its ``:``s (the
+    ``ALGO:FIELD=VALUE`` names of the benchmarks)."""
+    lines = [""]
+    for part in label.split(":"):
+        piece = part if lines == [""] else ":" + part
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines[-1] += ":"
+            lines.append(part)
+        else:
+            lines[-1] += piece
+    return "\n".join(lines)

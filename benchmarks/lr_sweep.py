@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxrl.runlog import plot_curves
 
     algo, own = learner_spec(args.algo)
+    if "learning_rate" in own:
+        parser.error(f"--algo {args.algo} sets learning_rate, which --learning-rates sweeps; leave it out")
     rates = np.repeat(np.asarray(args.learning_rates, np.float32), args.seeds)
     try:
         config = jaxrl.make_config(

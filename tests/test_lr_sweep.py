@@ -1,5 +1,7 @@
 """The learning-rate sweep runs every rate's seeds in one program and reports each rate apart."""
 
+import pytest
+
 from benchmarks import lr_sweep
 
 
@@ -25,3 +27,9 @@ def test_a_tiny_sweep_reports_each_learning_rate_with_its_seeds(tmp_path):
     assert [row.split("|")[1].strip() for row in rows] == ["0.001", "0.003"]
     assert all(len(row.split("|")[3].split(",")) == 2 for row in rows)  # two seeds each
     assert "Command: `python -m benchmarks.lr_sweep" in text and out.with_suffix(".png").exists()
+
+
+def test_a_learner_that_sets_its_own_learning_rate_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit):
+        lr_sweep.main(["--algo", "ppo:learning_rate=0.001", "--learning-rates", "1e-3"])
+    assert "--algo ppo:learning_rate=0.001 sets learning_rate" in capsys.readouterr().err

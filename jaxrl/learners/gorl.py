@@ -49,7 +49,7 @@ Known behaviour with the CPU preset (``benchmarks/results/learning_cpu_gorl.md``
 (flow) and 59.2 +- 15.9 (diffusion) against PPO's 86.1, at 1.81x and 1.85x PPO's wall time; on
 CartpoleBalance (3M steps) 309 +- 38, CartpoleSwingup (6M) 200 +- 11 and PendulumSwingup (6M)
 42.5 +- 4.6 against PPO's 732, 664 and 49.5. With the CPU preset's 61,440 steps an iteration a
-stage lasts 8 to 32 iterations (the reference's 30 to 61), and each starts a fresh encoder that
+stage lasts 4 to 32 iterations (the reference's 30 to 61), and each starts a fresh encoder that
 must learn again through the new decoder; the budgets here are 1/60 to 1/30 of the 180M its
 claim is made at. Run with the 1.5M schedule's last stage stretched to the whole remaining
 budget (rows ``gorl@681625d``), it reached 320, 274 and 34.

@@ -19,7 +19,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # set once, by the controller
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxrl-tests-jax-cache-")
     os.environ["JAXRL_TESTS_OWN_CACHE"] = "1"
 
-from tiny import TINY  # noqa: E402
+from tiny import LEARNER_TINY, TINY  # noqa: E402
 
 import jaxrl  # noqa: E402
 
@@ -33,6 +33,6 @@ def pytest_sessionfinish(session):
 @pytest.fixture
 def tiny_config():
     def make(algo: str = "ppo", **overrides):
-        return jaxrl.make_config(algo, **{**TINY, **overrides})
+        return jaxrl.make_config(algo, **{**TINY, **LEARNER_TINY.get(algo, {}), **overrides})
 
     return make

@@ -142,12 +142,12 @@ def draw_curves(
 def wrapped(label: str, width: int = 36) -> str:
     """A legend label in lines of about ``width`` characters, broken after its ``:``s (the
     ``ALGO:FIELD=VALUE`` names of the benchmarks)."""
-    lines = [""]
+    lines: list[str] = []
     for part in label.split(":"):
-        piece = part if lines == [""] else ":" + part
-        if lines[-1] and len(lines[-1]) + len(piece) > width:
-            lines[-1] += ":"
-            lines.append(part)
+        if lines and len(lines[-1]) + 1 + len(part) <= width:
+            lines[-1] += ":" + part
         else:
-            lines[-1] += piece
+            if lines:
+                lines[-1] += ":"
+            lines.append(part)
     return "\n".join(lines)

@@ -53,7 +53,7 @@ def profile(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
     import jax
 
     from jaxrl import normalize
-    from jaxrl.loop import minibatch_indices
+    from jaxrl.optim import minibatch_indices
 
     state = jax.jit(loop.init)(jax.random.PRNGKey(config.seed), config)
     rollout_key, update_key = jax.random.split(jax.random.PRNGKey(1))

@@ -7,7 +7,7 @@ distribution has four modes, which a Gaussian policy cannot represent and an exp
 a point mass driven by its acceleration from a random start). Both expose the same goal interface
 (``goals``, ``arrival_radius``, ``position(physics)``, ``start_obs``) for counting modes.
 ``toy/pointmass`` is a cheap control task: a 2-D double integrator that must reach and hold a
-random target given in its observation; Gaussian PPO solves it in about a minute on 2 CPU cores.
+random target given in its observation, which Gaussian PPO solves in a short CPU run.
 These tasks deliberately have no rendering and no physics engine.
 """
 

@@ -69,8 +69,8 @@ def fold_outer_vmap(batched_fn: Callable[..., Any]) -> Callable[..., Any]:
     fold a further ``vmap`` (the loop's seeds, ``[seeds, envs, ...]``) into that axis instead of
     nesting a second batch dimension.
 
-    XLA:CPU keeps even a size-1 seeds axis in every shape of the physics, and MJX's contact
-    solver ran at half speed with it (CheetahRun, 128 environments); and a ``lax.cond`` inside
+    XLA:CPU keeps even a size-1 seeds axis in every shape of the physics, which slows MJX's
+    contact solver; and a ``lax.cond`` inside
     ``batched_fn`` stays a branch, where nesting would turn it into a select that runs both sides.
     Environments are folded major (``[envs * seeds]``), so an environment axis sharded over
     devices stays contiguous on each device. Unbatched arguments are broadcast over the seeds.

@@ -1,7 +1,6 @@
-"""Small Flax networks shared by the learners: MLPs and sinusoidal time embeddings.
-
-Only building blocks live here; what a network's outputs mean (a Gaussian's mean and scale, a
-velocity field, a value) is decided by the actor or learner that uses it.
+"""Small Flax networks shared by the learners: MLPs and sinusoidal time embeddings. Only building
+blocks live here; what a network's outputs mean (a Gaussian's mean and scale, a velocity field, a
+value) is decided by the actor or learner that uses it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Running observation statistics (Welford/Chan parallel update) and normalisation.
-
-The statistics are a pytree updated once per training iteration with the whole rollout; they
-are part of the checkpoint so that a resumed run and a loaded policy normalise identically.
+"""Running observation statistics (Welford/Chan parallel update) and normalisation. The
+statistics are a pytree updated once per training iteration with the whole rollout; they are part
+of the checkpoint so that a resumed run and a loaded policy normalise identically. Rewards are not
+normalised here: the loop multiplies them by the constant ``reward_scaling``.
 """
 
 from __future__ import annotations

@@ -1,27 +1,27 @@
-"""Running training from Python: :func:`train`, :func:`resume`, :func:`policy_of`, :func:`load_policy`,
-:func:`evaluate_run`.
+"""Running training from Python: :func:`train`, :func:`resume` (with the rule of what may
+change when a run continues), :func:`policy_of`, :func:`load_policy` and :func:`evaluate_run`.
 
 The seeds of a run (``num_seeds``; member i uses ``seed + i`` and, for a swept hyperparameter,
-its i-th value) are one vmapped, jitted program. Training runs in chunks between evaluations;
-after each chunk the host evaluates, checks that the losses are finite, checkpoints and logs.
-A learner's phases run between chunks at the iterations they name (chunks end there too), each
-as its own seed-vmapped program, before the checkpoint of that iteration; a record's ``stage``
-counts the phases run before its chunk. A non-finite loss stops the run with :class:`TrainingDiverged` before anything is written, so
-the last checkpoint and metrics stay those of the last healthy chunk. A run folder has one writer
-at a time (:mod:`jaxrl.runlock`); each evaluation's metrics line is written before its
-checkpoint, so a resume (from the latest complete checkpoint) finds every record it keeps and
-drops the rest. The state is laid out over
-the devices by :mod:`jaxrl.parallel` (environments split, the rest replicated). In a run of
-several processes (:func:`jaxrl.parallel.initialize_distributed`) every process calls the same
-functions in the same order; process 0 alone holds the lock, writes the config, metrics and
-curve and shows progress, and all of them take part in each checkpoint (Orbax coordinates them;
-the run folder must be one shared folder). Command-line
-parsing lives in ``experiments/``; the loop's mathematics in :mod:`jaxrl.loop`.
+its i-th value) are one vmapped, jitted program. :func:`train` initialises or restores the
+state, compiles, then trains in chunks between evaluations; after each evaluation it calls one
+list of callbacks: the metrics line, the loggers, the checkpoint, the learning curve, the
+progress bar and the user's ``on_eval``, in that order, so a checkpoint never lacks its record.
+A learner's phases run between chunks at the iterations they name, each as its own
+seed-vmapped program, before the checkpoint of that iteration; a record's ``stage`` counts the
+phases run before its chunk. A non-finite metric stops the run with :class:`TrainingDiverged`
+before anything of its chunk is written. A run folder has one writer at a time
+(:mod:`jaxrl.runlock`), and a resume restarts from the latest complete checkpoint, dropping the
+records written after it. The state is laid out over the devices by :mod:`jaxrl.parallel`. In a
+run of several processes every process calls the same functions in the same order; process 0
+alone holds the lock, writes the config, metrics and curve and shows progress, and all of them
+write their shards of each checkpoint (the run folder must be one shared folder). Command-line
+parsing lives in ``experiments/``, the loop's mathematics in :mod:`jaxrl.loop`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import shutil
 import time
@@ -38,8 +38,9 @@ from jaxrl import checkpoint, parallel, runlock, runlog
 from jaxrl import loggers as loggers_module
 from jaxrl.config import ConfigError, TrainConfig, to_dict
 from jaxrl.learners.base import Learner
-from jaxrl.loop import Loop, TrainState, make_loop, policy_action
+from jaxrl.loop import Loop, TrainState, make_loop
 from jaxrl.registry import from_dict, make_learner, validate
+from jaxrl.rollout import policy_action
 
 LOSS_KEYS_EXCLUDED = ("episodes", "episode_return_sum")
 
@@ -221,6 +222,152 @@ def _prepare_fresh(run_dir: Path) -> None:
     _sync("jaxrl: run folder prepared")
 
 
+Callback = Callable[[dict[str, Any], TrainState], None]
+
+
+class Programs(NamedTuple):
+    """The compiled, seed-vmapped programs of a run and what compiling them measured."""
+
+    chunk: jax.stages.Compiled  # (state, members, iterations) -> (state, summed metrics)
+    evaluate: Callable[..., tuple[jax.Array, jax.Array]]
+    phases: dict[int, jax.stages.Compiled]  # the learner's phases that the schedule uses
+    schedule: dict[int, list[int]]  # iteration -> indices of the phases run after it
+    memory_bytes: int | None
+    compile_seconds: float
+
+
+def _initial_state(
+    loop: Loop, config: TrainConfig, mesh: Any, run_dir: Path | None, resuming: bool, members, keys
+) -> tuple[TrainState, list[dict[str, Any]], float]:
+    """A fresh state, or the run folder's latest checkpoint with the metrics it keeps (those
+    written after it are dropped); and the wall time the run had taken before."""
+    if not resuming:
+        init = jax.vmap(loop.init)
+        shardings = parallel.state_shardings(jax.eval_shape(init, keys, members), mesh, config.num_envs)
+        return jax.jit(init, out_shardings=shardings)(keys, members), [], 0.0
+    state = _restore_state(run_dir, loop, config)
+    done_steps = int(state.iteration[0]) * config.steps_per_iteration
+    records = [r for r in runlog.read_metrics(run_dir) if r["env_steps"] <= done_steps]
+    if parallel.is_writer():
+        runlog.keep_metrics_until(run_dir, done_steps)
+    return state, records, records[-1]["wall_time"] if records else 0.0
+
+
+def _compile(
+    loop: Loop, learner: Learner, config: TrainConfig, mesh: Any, state: TrainState, members
+) -> Programs:
+    started = time.perf_counter()
+    chunk = _compiled_chunk(loop, config, mesh, state, members)
+    evaluate = jax.jit(jax.vmap(loop.evaluate), out_shardings=parallel.replicated(mesh))
+    schedule = phase_schedule(learner, config)
+    used = sorted({index for indices in schedule.values() for index in indices})
+    phases = {index: _compiled_phase(loop, index, config, mesh, state, members) for index in used}
+    seconds = time.perf_counter() - started
+    return Programs(chunk, evaluate, phases, schedule, footprint_bytes(chunk), seconds)
+
+
+def _callbacks(
+    config: TrainConfig,
+    run_dir: Path | None,
+    records: list[dict[str, Any]],
+    start_step: int,
+    loggers: Sequence[str],
+    on_eval: Callable[[dict[str, Any]], None] | None,
+    bar: Any,
+    stack: contextlib.ExitStack,
+) -> list[Callback]:
+    """What happens after each evaluation, in order: the metrics line, the loggers, the
+    checkpoint (every process writes its shards), the learning curve, the progress bar and the
+    user's ``on_eval``. The metrics line comes first, so a checkpoint never lacks its record."""
+    callbacks: list[Callback] = []
+    writer = run_dir is not None and parallel.is_writer()
+    if writer:
+        callbacks.append(lambda record, state: runlog.append_metrics(run_dir, record))
+        for metric_logger in loggers_module.make(loggers, run_dir, to_dict(config), start_step):
+            stack.callback(metric_logger.close)
+            callbacks.append(lambda record, state, log=metric_logger.log: log(record))
+    if run_dir is not None:
+        checkpoints = stack.enter_context(contextlib.closing(checkpoint.manager(run_dir)))
+        callbacks.append(lambda record, state: checkpoint.save(checkpoints, record["iteration"], state))
+    if writer:
+        title = f"{config.algo} on {config.env}"
+        callbacks.append(lambda record, state: runlog.plot_learning_curve(run_dir, records, title))
+    callbacks.append(lambda record, state: _show_progress(bar, config, record))
+    if on_eval is not None:
+        callbacks.append(lambda record, state: on_eval(record))
+    return callbacks
+
+
+def _progress_bar(config: TrainConfig, iteration: int, progress: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=config.num_iterations * config.steps_per_iteration,
+        initial=iteration * config.steps_per_iteration,
+        unit="step",
+        unit_scale=True,
+        disable=not (progress and parallel.is_writer()),
+        dynamic_ncols=True,
+        desc=f"{config.algo} {config.env}",
+    )
+
+
+def _show_progress(bar: Any, config: TrainConfig, record: dict[str, Any]) -> None:
+    bar.update(record["iteration"] * config.steps_per_iteration - bar.n)
+    train_return = record["train_return"]
+    bar.set_postfix(
+        **({"stage": record["stage"]} if "stage" in record else {}),
+        sps=f"{record['train_sps']:.0f}",
+        eval=f"{record['eval_return']:.1f}",
+        train="-" if train_return is None else f"{train_return:.1f}",
+    )
+
+
+def _train_until(
+    programs: Programs, state: TrainState, members, iteration: int, until: int, phase_seconds: float
+) -> tuple[TrainState, dict[str, np.ndarray], float, float]:
+    """Train from ``iteration`` to ``until`` in chunks cut where phases run (phases at ``until``
+    itself are left for after the evaluation); returns the state, the metrics summed over the
+    iterations, the seconds spent training and ``phase_seconds`` plus the phases' time.
+    :class:`TrainingDiverged` if a metric became non-finite."""
+    first, sums, train_seconds = iteration, None, 0.0
+    while iteration < until:
+        count = min([until, *(p for p in programs.schedule if p > iteration)]) - iteration
+        started = time.perf_counter()
+        state, part = programs.chunk(state, members, jnp.int32(count))
+        part = jax.device_get(part)
+        train_seconds += time.perf_counter() - started
+        iteration += count
+        non_finite = [k for k, v in part.items() if not np.all(np.isfinite(v))]
+        if non_finite:
+            raise TrainingDiverged(
+                f"{', '.join(non_finite)} became non-finite before iteration {iteration}; the"
+                f" last checkpoint and metrics are those of iteration {first}"
+            )
+        sums = part if sums is None else jax.tree.map(np.add, sums, part)
+        if iteration < until:
+            state, phase_seconds = _run_phases(programs, iteration, state, members, phase_seconds)
+    return state, sums, train_seconds, phase_seconds
+
+
+def _evaluation_record(
+    config: TrainConfig, programs: Programs, state: TrainState, members, keys, iteration: int
+) -> dict[str, Any]:
+    """The evaluation of ``state`` after ``iteration`` iterations, with the run's measurements
+    (the caller adds the time, the training metrics and the stage)."""
+    returns, lengths = jax.device_get(
+        programs.evaluate(state.params, state.aux, state.obs_stats, evaluation_keys(keys, iteration), members)
+    )
+    return {
+        "env_steps": iteration * config.steps_per_iteration,
+        "iteration": iteration,
+        "eval_return": float(np.mean(returns)),
+        "eval_return_std": float(np.std(returns)),
+        "eval_return_per_seed": np.mean(returns, axis=1).tolist(),
+        "eval_length": float(np.mean(lengths)),
+    }
+
+
 def _train(
     config: TrainConfig,
     mesh: Any,
@@ -230,152 +377,106 @@ def _train(
     loggers: Sequence[str],
     resuming: bool,
 ) -> TrainResult:
-    from tqdm.auto import tqdm
-
-    env, learner, loop = build(config)
-    writer = run_dir is not None and parallel.is_writer()
+    """Initialise or restore, compile, then train in chunks between evaluations, calling every
+    callback after each evaluation."""
+    _, learner, loop = build(config)
     members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
-    checkpoints = checkpoint.manager(run_dir) if run_dir is not None else None
-    records: list[dict[str, Any]] = []
-    elapsed_before = 0.0
-    if resuming:
-        state = _restore_state(run_dir, loop, config)
-        done_steps = int(state.iteration[0]) * config.steps_per_iteration
-        records = [r for r in runlog.read_metrics(run_dir) if r["env_steps"] <= done_steps]
-        if writer:
-            runlog.keep_metrics_until(run_dir, done_steps)
-        elapsed_before = records[-1]["wall_time"] if records else 0.0
-    else:
-        init = jax.vmap(loop.init)
-        shardings = parallel.state_shardings(jax.eval_shape(init, keys, members), mesh, config.num_envs)
-        state = jax.jit(init, out_shardings=shardings)(keys, members)
-    if writer:
+    state, records, elapsed_before = _initial_state(loop, config, mesh, run_dir, resuming, members, keys)
+    if run_dir is not None and parallel.is_writer():
         runlog.write_config(run_dir, to_dict(config))
-    start_step = int(state.iteration[0]) * config.steps_per_iteration
-    metric_loggers = (
-        loggers_module.make(loggers, run_dir, to_dict(config), start_step) if writer and loggers else []
-    )
-
-    started = time.perf_counter()
-    run = _compiled_chunk(loop, config, mesh, state, members)
-    memory_bytes = footprint_bytes(run)
-    evaluate = jax.jit(jax.vmap(loop.evaluate), out_shardings=parallel.replicated(mesh))
-    schedule = phase_schedule(learner, config)
-    used = sorted({index for indices in schedule.values() for index in indices})
-    phases = {index: _compiled_phase(loop, index, config, mesh, state, members) for index in used}
-    compile_seconds = time.perf_counter() - started
-
-    total = config.num_iterations
-    chunk = math.ceil(total / config.num_evals)
     iteration = int(state.iteration[0])
+    started = time.perf_counter()
+    programs = _compile(loop, learner, config, mesh, state, members)
+    chunk = math.ceil(config.num_iterations / config.num_evals)
     phase_seconds = 0.0
-    bar = tqdm(
-        total=total * config.steps_per_iteration,
-        initial=iteration * config.steps_per_iteration,
-        unit="step",
-        unit_scale=True,
-        disable=not (progress and parallel.is_writer()),
-        dynamic_ncols=True,
-        desc=f"{config.algo} {config.env}",
-    )
-    try:
-        while iteration < total:
-            first, evaluation = iteration, min((iteration // chunk + 1) * chunk, total)
-            sums, train_seconds = None, 0.0
-            while iteration < evaluation:  # the chunk, cut where phases run
-                count = min([evaluation, *(p for p in schedule if p > iteration)]) - iteration
-                chunk_start = time.perf_counter()
-                state, part = run(state, members, jnp.int32(count))
-                part = jax.device_get(part)
-                train_seconds += time.perf_counter() - chunk_start
-                iteration += count
-                non_finite = [k for k, v in part.items() if not np.all(np.isfinite(v))]
-                if non_finite:
-                    raise TrainingDiverged(
-                        f"{', '.join(non_finite)} became non-finite before iteration {iteration}; the"
-                        f" last checkpoint and metrics are those of iteration {first}"
-                    )
-                sums = part if sums is None else jax.tree.map(np.add, sums, part)
-                if iteration < evaluation:
-                    state, phase_seconds = _run_phases(
-                        phases, schedule, iteration, state, members, phase_seconds
-                    )
-            count = iteration - first
-            returns, lengths = jax.device_get(
-                evaluate(state.params, state.aux, state.obs_stats, evaluation_keys(keys, iteration), members)
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(_progress_bar(config, iteration, progress))
+        start_step = iteration * config.steps_per_iteration
+        callbacks = _callbacks(config, run_dir, records, start_step, loggers, on_eval, bar, stack)
+        while iteration < config.num_iterations:
+            first, until = iteration, min((iteration // chunk + 1) * chunk, config.num_iterations)
+            state, sums, train_seconds, phase_seconds = _train_until(
+                programs, state, members, iteration, until, phase_seconds
             )
+            iteration = until
             record = {
-                "env_steps": iteration * config.steps_per_iteration,
-                "iteration": iteration,
-                "eval_return": float(np.mean(returns)),
-                "eval_return_std": float(np.std(returns)),
-                "eval_return_per_seed": np.mean(returns, axis=1).tolist(),
-                "eval_length": float(np.mean(lengths)),
-                "train_sps": count * config.steps_per_iteration / train_seconds,
-                "compile_seconds": compile_seconds,
-                "memory_bytes": memory_bytes,
+                **_evaluation_record(config, programs, state, members, keys, iteration),
+                "train_sps": (iteration - first) * config.steps_per_iteration / train_seconds,
+                "compile_seconds": programs.compile_seconds,
+                "memory_bytes": programs.memory_bytes,
                 "wall_time": elapsed_before + time.perf_counter() - started,
-                **_summarise(sums, count),
+                **_summarise(sums, iteration - first),
             }
-            stage = sum(len(indices) for point, indices in schedule.items() if point < iteration)
-            if schedule:  # the stage evaluated, and the time its chunk spent in phases
-                record["stage"] = stage
+            if programs.schedule:  # the stage evaluated, and the time its chunk spent in phases
+                record["stage"] = sum(len(i) for point, i in programs.schedule.items() if point < iteration)
                 record["phase_seconds"] = phase_seconds
-            state, phase_seconds = _run_phases(phases, schedule, iteration, state, members, 0.0)
+            state, phase_seconds = _run_phases(programs, iteration, state, members, 0.0)
             records.append(record)
-            if run_dir is not None:  # metrics first: a checkpoint never lacks its record
-                if writer:
-                    runlog.append_metrics(run_dir, record)
-                    for metric_logger in metric_loggers:
-                        metric_logger.log(record)
-                checkpoint.save(checkpoints, iteration, state)  # every process: its shards
-                if writer:
-                    runlog.plot_learning_curve(run_dir, records, f"{config.algo} on {config.env}")
-            bar.update(count * config.steps_per_iteration)
-            train_return = record["train_return"]
-            bar.set_postfix(
-                **({"stage": stage} if schedule else {}),
-                sps=f"{record['train_sps']:.0f}",
-                eval=f"{record['eval_return']:.1f}",
-                train="-" if train_return is None else f"{train_return:.1f}",
-            )
-            if on_eval is not None:
-                on_eval(record)
-    finally:
-        bar.close()
-        if checkpoints is not None:
-            checkpoints.close()
-        for metric_logger in metric_loggers:
-            metric_logger.close()
+            for callback in callbacks:
+                callback(record, state)
     return TrainResult(state, records, config)
 
 
 def _run_phases(
-    phases: dict[int, Any],
-    schedule: dict[int, list[int]],
-    iteration: int,
-    state: TrainState,
-    members,
-    seconds: float,
+    programs: Programs, iteration: int, state: TrainState, members, seconds: float
 ) -> tuple[TrainState, float]:
     """The state after the phases scheduled at ``iteration``, and ``seconds`` plus their time."""
-    if iteration not in schedule:
+    if iteration not in programs.schedule:
         return state, seconds
     started = time.perf_counter()
-    for index in schedule[iteration]:
-        state = phases[index](state, members)
+    for index in programs.schedule[iteration]:
+        state = programs.phases[index](state, members)
     jax.block_until_ready(state)
     return state, seconds + time.perf_counter() - started
 
 
 def resume(
-    run_dir: str | Path, total_steps: int | None = None, progress: bool = True, **kwargs: Any
+    run_dir: str | Path,
+    total_steps: int | None = None,
+    progress: bool = True,
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+    loggers: Sequence[str] = (),
+    **fields: Any,
 ) -> TrainResult:
-    """Continue the run in ``run_dir`` from its latest checkpoint, to ``total_steps`` if given."""
+    """Continue the run in ``run_dir`` from its latest checkpoint, to ``total_steps`` if given.
+
+    ``fields`` (config fields, flat, as :func:`jaxrl.make_config` takes them) may repeat the
+    run's stored values; a different value is a :class:`ConfigError` (:func:`check_unchanged`).
+    """
+    stored = load_config(run_dir)
+    if fields:
+        proposed = from_dict({**to_dict(stored), **fields})
+        check_unchanged(stored, proposed, {name: name + "={}" for name in fields}, run_dir)
     config, done_steps = resume_config(run_dir, total_steps)
     if done_steps is None:
         raise ConfigError(f"--resume={run_dir} has no checkpoint to resume from")
-    return train(config, run_dir, progress=progress, _resume=True, **kwargs)
+    return train(config, run_dir, progress=progress, on_eval=on_eval, loggers=loggers, _resume=True)
+
+
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def check_unchanged(
+    stored: TrainConfig,
+    proposed: TrainConfig,
+    sources: dict[str, str],
+    run_dir: str | Path,
+    total_steps_name: str = "total_steps",
+) -> None:
+    """The rule of what may change when a run continues: every field in ``sources`` must hold
+    its stored value in ``proposed``, except the total steps, which :func:`resume_config` lets
+    grow. ``sources`` maps a field to how the caller set it, with ``{}`` where the value goes
+    (``"--preset=cpu (which sets num_envs={})"``); ConfigError names the first that differs."""
+    command = json.loads(json.dumps(to_dict(proposed)))
+    saved = json.loads(json.dumps(to_dict(stored)))
+    for field, source in sources.items():
+        if field != "total_steps" and command[field] != saved[field]:
+            raise ConfigError(
+                f"{source.format(_shown(command[field]))} differs from the run's stored"
+                f" {field}={_shown(saved[field])} ({Path(run_dir) / runlog.CONFIG_FILE}); only"
+                f" {total_steps_name} may change when resuming"
+            )
 
 
 def resume_config(run_dir: str | Path, total_steps: int | None = None) -> tuple[TrainConfig, int | None]:

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxrl
-from jaxrl.loop import adapt_learning_rate, learning_rate_of, make_optimizer
+from jaxrl.optim import adapt_learning_rate, learning_rate_of, make_optimizer
 from jaxrl.training import build
 
 

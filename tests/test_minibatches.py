@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import jaxrl
-from jaxrl.loop import minibatch_indices
+from jaxrl.optim import minibatch_indices
 
 
 def config_for(unit):

@@ -86,6 +86,17 @@ def test_a_changed_flag_is_refused_naming_both_values(run_dir, capsys, flags, me
     assert snapshot(run_dir) == before
 
 
+def test_python_resume_keeps_the_same_rule(run_dir):
+    before = snapshot(run_dir)
+    with pytest.raises(jaxrl.ConfigError) as error:
+        jaxrl.resume(run_dir, total_steps=1536, progress=False, env="toy/pointmass", learning_rate=3e-3)
+    assert str(error.value) == (
+        f"learning_rate=0.003 differs from the run's stored learning_rate=0.001"
+        f" ({run_dir / 'config.json'}); only total_steps may change when resuming"
+    )
+    assert snapshot(run_dir) == before
+
+
 def test_resume_and_run_dir_must_agree(run_dir, tmp_path, capsys):
     line = refusal(capsys, train, ["--resume", str(run_dir), "--run-dir", str(tmp_path / "other")])
     assert "name different folders" in line

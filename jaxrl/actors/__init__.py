@@ -1,2 +1,3 @@
-"""Action distributions shared by learners: tanh-squashed Gaussians here; flow and diffusion
-actors join this package."""
+"""Action distributions shared by the learners: Gaussians (:mod:`~jaxrl.actors.gaussian`), flow
+matching (:mod:`~jaxrl.actors.flow`), diffusion (:mod:`~jaxrl.actors.diffusion`) and the chains of
+Gaussian transitions under the last two (:mod:`~jaxrl.actors.chain`); losses stay in the learners."""

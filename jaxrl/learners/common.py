@@ -1,8 +1,8 @@
 """Pieces the ratio-based learners share: PPO's clipped objective with its value loss and
-diagnostics, and the separate value network of the learners whose actor is not Gaussian.
-
-Each learner composes these inside its own ``loss``; what the ratio is (a Gaussian's, a CFM-loss
-difference, a chain step's) and how advantages are weighted stay in the learner.
+diagnostics, the bound on log-ratios, and the separate value network of the learners whose actor
+is not Gaussian. Each learner composes these inside its own ``loss``; what the ratio is (a
+Gaussian's, a CFM-loss difference, a chain step's) and how advantages are weighted stay in the
+learner.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ def advantages(batch: Batch, normalize: bool) -> jax.Array:
 
 
 # Log-ratios are bounded to +-LOG_RATIO_BOUND before use: e^20 is far outside any clip range, so
-# nothing PPO optimises changes, but a policy that moved far from the one that acted (thousands
-# of minibatches per iteration in the 1M-environment recipe) no longer overflows a ratio to inf
-# or underflows it to 0, whose log makes the KL estimate infinite. Unbounded, PPO stopped with a
-# non-finite metric at 65,536 CartpoleBalance envs on an H100; bounded, it trains 2^20.
+# nothing PPO optimises changes, while a policy far from the one that acted (thousands of
+# minibatches per iteration in the 1M-environment recipe) cannot overflow a ratio to inf or
+# underflow it to 0, whose log makes the KL estimate infinite.
 LOG_RATIO_BOUND = 20.0
 
 

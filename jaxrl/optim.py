@@ -1,0 +1,105 @@
+"""Optimisation shared by every learner: the optimiser with its learning-rate schedule, the
+KL-adaptive rule, and minibatch SGD over an iteration's batch.
+
+The optimiser is global-norm clipping followed by AdamW whose learning rate lives in the
+optimiser state, so a schedule or the KL rule can set it from inside the compiled program. What
+is optimised (the loss, its batch) is the caller's: this module knows nothing of learners,
+rollouts or advantages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxrl.config import TrainConfig
+
+Metrics = dict[str, jax.Array]
+
+# The KL-adaptive rule of rsl_rl and skrl (KLAdaptiveLR): bounds of the learning rate and its factor.
+KL_ADAPTIVE_BOUNDS = (1e-6, 1e-2)
+KL_ADAPTIVE_FACTOR = 1.5
+
+
+def make_optimizer(
+    config: TrainConfig, max_grad_norm: jax.Array | float | None = None
+) -> optax.GradientTransformation:
+    """Global-norm clipping (at ``max_grad_norm``, by default the config's), then AdamW (Adam
+    when ``weight_decay`` is 0) whose learning rate lives in the optimiser state, where the
+    schedule or the KL rule sets it. The clip has no state: any bound shares one state."""
+    learning_rate: Any = config.learning_rate
+    if config.lr_schedule == "linear":
+        updates = config.num_iterations * config.update_epochs * config.num_minibatches
+        learning_rate = optax.linear_schedule(config.learning_rate, 0.0, max(updates, 1))
+    adamw = optax.inject_hyperparams(optax.adamw)(
+        learning_rate=learning_rate, weight_decay=config.weight_decay
+    )
+    clip = config.max_grad_norm if max_grad_norm is None else max_grad_norm
+    return optax.chain(optax.clip_by_global_norm(clip), adamw)
+
+
+def learning_rate_of(opt_state: Any) -> jax.Array:
+    """The learning rate the next optimiser step uses (state of :func:`make_optimizer`)."""
+    return opt_state[1].hyperparams["learning_rate"]
+
+
+def adapt_learning_rate(opt_state: Any, kl: jax.Array, kl_target: jax.Array) -> Any:
+    """Divide the learning rate by 1.5 when ``kl`` exceeds twice ``kl_target``, multiply it by 1.5
+    when ``kl`` is below half of it, within [1e-6, 1e-2]."""
+    clip, adamw = opt_state
+    rate = adamw.hyperparams["learning_rate"]
+    factor = jnp.where(kl > 2.0 * kl_target, 1.0 / KL_ADAPTIVE_FACTOR, 1.0)
+    factor = jnp.where(kl < 0.5 * kl_target, KL_ADAPTIVE_FACTOR, factor)
+    adapted = jnp.clip(rate * factor, *KL_ADAPTIVE_BOUNDS).astype(rate.dtype)
+    return (clip, adamw._replace(hyperparams={**adamw.hyperparams, "learning_rate": adapted}))
+
+
+def minibatch_sgd(
+    loss: Callable[[Any, Any, jax.Array], tuple[jax.Array, Metrics]],
+    optimizer: optax.GradientTransformation,
+    params: Any,
+    opt_state: Any,
+    data: Any,
+    indices: jax.Array,
+    key: jax.Array,
+) -> tuple[Any, Any, Metrics]:
+    """One optimiser step of ``loss(params, minibatch, key) -> (scalar, metrics)`` per row of
+    ``indices`` [M, B] into the leading axis of ``data`` (a ``lax.scan``); returns the parameters,
+    the optimiser state and the metrics [M] with ``grad_norm`` added. Each minibatch is gathered
+    when its step runs: no shuffled copy of ``data`` is ever held."""
+
+    def step(carry, inputs):
+        params, opt_state = carry
+        rows, key = inputs
+        minibatch = jax.tree.map(lambda x: x[rows], data)
+        grads, metrics = jax.grad(loss, has_aux=True)(params, minibatch, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
+        return (optax.apply_updates(params, updates), opt_state), metrics
+
+    keys = jax.random.split(key, indices.shape[0])
+    (params, opt_state), metrics = jax.lax.scan(step, (params, opt_state), (indices, keys))
+    return params, opt_state, metrics
+
+
+def minibatch_indices(key: jax.Array, config: TrainConfig) -> jax.Array:
+    """One epoch's minibatches as int32 indices [num_minibatches, minibatch_size] into the
+    iteration's batch flattened time-major ([unroll_length * segments], one segment being one
+    environment's ``unroll_length`` consecutive steps).
+
+    ``minibatch_unit="transition"`` draws a uniform permutation of all transitions.
+    ``minibatch_unit="segment"`` (Brax's PPO) shuffles whole segments: each minibatch holds
+    ``segments / num_minibatches`` segments with all their steps, and only the segments are
+    sorted, which on CPU costs a fraction of sorting every transition.
+    """
+    segments = config.num_envs * config.num_unrolls
+    if config.minibatch_unit == "transition":
+        order = jax.random.permutation(key, config.unroll_length * segments)
+        return order.reshape(config.num_minibatches, -1)
+    per_minibatch = jax.random.permutation(key, segments).reshape(config.num_minibatches, 1, -1)
+    steps = jnp.arange(config.unroll_length).reshape(1, -1, 1) * segments
+    return (steps + per_minibatch).reshape(config.num_minibatches, -1)

@@ -47,37 +47,14 @@ MULTIGOAL6_WEIGHTS = {"brownian_weight": 0.25, "entropy_weight": 0.001, "learnin
 MULTIGOAL6_STEPS, MULTIGOAL6_SEEDS, MULTIGOAL6_MIN_GOALS, MULTIGOAL6_MIN_SEEDS = 2_400_000, 5, 2, 3
 
 
-# Learner settings the pointmass checks use instead of the learner's defaults. FPO's defaults are
-# its reference's ((1-t)^2-weighted loss, learning rate 3e-4), which do not learn toy/pointmass
-# (seed 0: 3.5 at 0.4M steps, below a random policy); its velocity loss at 1e-3 does (77.0).
-# DPPO's clip 0.2 bounds its per-dimension averaged log-probabilities (the reference's) and
-# does not learn it either (3.2 at 0.5M); clip 0.1 does (65.1). BPO's reference learning rate
-# 3e-4 is too slow for these few gradient steps per sample (3 seeds, 1M steps: 6.5-24.0); the
-# loop's 1e-3 learns it (88.7-89.4). See the learners' docstrings.
-POINTMASS_LEARNER_SETTINGS: dict[str, dict[str, Any]] = {
-    "bpo": {"learning_rate": 1e-3},
-    "fpo": {"loss_form": "velocity", "learning_rate": 1e-3},
-    "dppo": {"clip_eps": 0.1},
-}
-
-
 def pointmass_config(algo: str, total_steps: int, **overrides: Any):
-    """The toy/pointmass settings of the checks and of the suite's learning smoke."""
+    """``algo`` on toy/pointmass with the ``pointmass`` preset (:data:`jaxrl.config.PRESETS`;
+    BPO, FPO and DPPO add their own values to it, see their ``PRESETS``) for ``total_steps``."""
     import jaxrl
 
-    settings = dict(
-        env="toy/pointmass",
-        num_envs=256,
-        num_unrolls=1,
-        unroll_length=32,
-        num_minibatches=8,
-        update_epochs=4,
-        total_steps=total_steps,
-        num_evals=4,
-        policy_hidden=(32, 32),
-        value_hidden=(64, 64),
+    return jaxrl.make_config(
+        algo, preset="pointmass", env="toy/pointmass", total_steps=total_steps, **overrides
     )
-    return jaxrl.make_config(algo, **{**settings, **POINTMASS_LEARNER_SETTINGS.get(algo, {}), **overrides})
 
 
 def check_pointmass(algo: str) -> tuple[bool, str]:
@@ -101,17 +78,18 @@ def check_cartpole() -> tuple[bool, str]:
 
 def check_multigoal6() -> tuple[bool, str]:
     import jaxrl
-    from benchmarks import multimodality
+    from benchmarks.multimodality import multigoal_config
+    from jaxrl.modes import covered, goals_reached
 
-    config = multimodality.multigoal_config(
+    config = multigoal_config(
         "policyflow",
         MULTIGOAL6_SEEDS,
         env="toy/multigoal6",
         total_steps=MULTIGOAL6_STEPS,
         **MULTIGOAL6_WEIGHTS,
     )
-    reached = multimodality.goals_reached(jaxrl.train(config, progress=False), 2000)
-    goals = [multimodality.covered(shares) for shares in reached]
+    reached = goals_reached(jaxrl.train(config, progress=False), 2000)
+    goals = [covered(shares) for shares in reached]
     seeds = sum(count >= MULTIGOAL6_MIN_GOALS for count in goals)
     return seeds >= MULTIGOAL6_MIN_SEEDS, (
         f"goals reached per seed {goals} ({seeds} seeds with >= {MULTIGOAL6_MIN_GOALS};"

@@ -15,10 +15,11 @@ mean and std over seeds, steps, wall time including compilation) and one
 on the same task. It does not tune anything: every cell uses the preset, the learner's defaults,
 the ``--set`` overrides, a task's ``--task-set`` overrides and the learner's own ones: a learner
 is named ``ALGO`` or ``ALGO:FIELD=VALUE[:FIELD=VALUE...]`` (e.g. ``gorl:decoder=diffusion``),
-and that name labels its cells. ``--table NAME`` regenerates a committed table from its
-definition in :data:`TABLES` (its learners, tasks, budgets, preset and seeds; flags given beside
-it still win), and ``--missing`` runs only the cells its JSON lacks, so a regeneration cut short
-carries on where it stopped.
+and that name labels its cells (the plots' legends a short form of it, listed in the markdown).
+``--table NAME`` regenerates a committed table from its definition in :data:`TABLES` (its
+learners, tasks, budgets, preset and seeds; flags given beside it still win), ``--missing`` runs
+only the cells its JSON lacks, so a regeneration cut short carries on where it stopped, and
+``--rewrite`` only rewrites the markdown and plots from the JSON (``--name NAME --rewrite``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,25 @@ BPO_CONTROL = (
     "ppo:entropy_cost=0:std_param=global:squash=clip:learning_rate=0.0003:value_cost=0.5"
     ":max_grad_norm=1:advantages_per_epoch=true"
 )
+
+# Short names for the plots' legends (the tables keep the full ones and list these beside them).
+ALGO_LABELS = MappingProxyType(
+    {
+        "ppo": "PPO",
+        "bpo": "BPO",
+        "fpo": "FPO",
+        "dppo": "DPPO",
+        "reinflow": "ReinFlow",
+        "policyflow": "PolicyFlow",
+        "gorl": "GoRL",
+    }
+)
+FIELD_LABELS = MappingProxyType({"entropy_cost": "ent", "learning_rate": "lr", "clip_eps": "clip"})
+# Learners whose settings have a name; the control's learning-rate sweep leaves its rate out.
+NAMED_LEARNERS = MappingProxyType(
+    {BPO_CONTROL: "BPO control", BPO_CONTROL.replace(":learning_rate=0.0003", ""): "BPO control"}
+)
+LABEL_LENGTH = 20  # settings past this many characters are counted ("+2"), not shown
 
 
 @dataclass(frozen=True)
@@ -102,6 +122,57 @@ def learner_spec(spec: str) -> tuple[str, dict[str, Any]]:
 def sized(values: dict[str, Any]) -> dict[str, Any]:
     """JSON lists as the tuples the config's layer widths and stage lengths are."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def split_commit(spec: str) -> tuple[str, str | None]:
+    """``ALGO[:...]@COMMIT`` -> (``ALGO[:...]``, COMMIT); a name without ``@`` -> (it, None)."""
+    name, sep, commit = spec.rpartition("@")
+    return (name, commit) if sep else (spec, None)
+
+
+def short_label(spec: str) -> str:
+    """A learner's short name for a legend: ``PPO`` for ``ppo``, ``PPO ent=0`` for
+    ``ppo:entropy_cost=0``, ``GoRL flow`` for ``gorl:decoder=flow``, ``BPO control`` for
+    :data:`BPO_CONTROL`, ``FPO (old, c170621)`` for ``fpo@c170621`` (the learner as it was at
+    that commit); settings that would make it longer than :data:`LABEL_LENGTH` are counted."""
+    name, commit = split_commit(spec)
+    if name in NAMED_LEARNERS:
+        label = NAMED_LEARNERS[name]
+    else:
+        algo, *assignments = name.split(":")
+        label, hidden = ALGO_LABELS.get(algo, algo), 0
+        for assignment in assignments:
+            field, _, value = assignment.partition("=")
+            word = value.isalpha() and value not in ("true", "false")
+            part = value if word else f"{FIELD_LABELS.get(field, field)}={value}"
+            if hidden or len(label) + 1 + len(part) > LABEL_LENGTH:
+                hidden += 1
+            else:
+                label += " " + part
+        label += f" +{hidden}" if hidden else ""
+    return label + (f" (old, {commit})" if commit else "")
+
+
+def plot_labels(specs: Iterable[str]) -> dict[str, str]:
+    """Each learner's :func:`short_label`, numbered where two would read the same; a learner's
+    variants (``ALGO:...``) follow it, and its earlier versions (``ALGO@COMMIT``) each version."""
+    specs = list(dict.fromkeys(specs))
+    bases = list(dict.fromkeys(split_commit(spec)[0] for spec in specs))
+    algos = list(dict.fromkeys(base.split(":")[0] for base in bases))
+
+    def order(spec: str) -> tuple[int, int, bool]:
+        base, commit = split_commit(spec)
+        return algos.index(base.split(":")[0]), bases.index(base), commit is not None
+
+    specs.sort(key=order)
+    labels = {spec: short_label(spec) for spec in specs}
+    counts = {label: list(labels.values()).count(label) for label in labels.values()}
+    seen: dict[str, int] = {}
+    for spec, label in labels.items():
+        if counts[label] > 1:
+            seen[label] = seen.get(label, 0) + 1
+            labels[spec] = f"{label} #{seen[label]}"
+    return labels
 
 
 def cell_config(spec: str, env: str, args: argparse.Namespace, overrides: dict[str, Any]):
@@ -195,7 +266,7 @@ def cell_key(env: str, algo: str) -> str:
 
 
 def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
-    from jaxrl.runlog import atomic_write, plot_curves
+    from jaxrl.runlog import atomic_write
 
     tasks = list(dict.fromkeys(cell["env"] for cell in cells.values()))
     lines = [
@@ -227,13 +298,30 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
             f"- {cell['env']} / {cell['algo']}: {cell['machine']}; commit {cell['commit']};"
             f" {cell['finished']}; `{cell['command']}`"
         )
+    labels = plot_labels(cell["algo"] for cell in cells.values())
     lines += ["", "Plots: " + ", ".join(f"`{plot_name(name, task)}`" for task in tasks), ""]
+    lines += ["Their legends' short names for the learners (dashed: the learner at an earlier commit):", ""]
+    lines += [f"- {label}: `{spec}`" for spec, label in labels.items()] + [""]
     atomic_write(out / f"{name}.md", lambda p: p.write_text("\n".join(lines)))
-    for task in tasks:
-        series = {c["algo"]: c["records"] for c in cells.values() if c["env"] == task}
-        plot_curves(
-            out / plot_name(name, task), series, f"{task}: evaluation return (seeds faint, mean bold)"
-        )
+    plot_table(cells, out, name, labels)
+
+
+def plot_table(cells: dict[str, dict[str, Any]], out: Path, name: str, labels: dict[str, str]) -> None:
+    """One plot per task, each learner under its short label, in the same colour in every plot;
+    a learner as it was at an earlier commit (``ALGO@COMMIT``) dashed, in its current colour."""
+    from matplotlib import colormaps
+
+    from jaxrl.runlog import plot_curves
+
+    bases = list(dict.fromkeys(split_commit(spec)[0] for spec in labels))
+    palette = colormaps["tab10" if len(bases) <= 10 else "tab20"]
+    colours = {labels[spec]: palette(bases.index(split_commit(spec)[0])) for spec in labels}
+    styles = {labels[spec]: "--" if split_commit(spec)[1] else "-" for spec in labels}
+    for task in dict.fromkeys(cell["env"] for cell in cells.values()):
+        records = {c["algo"]: c["records"] for c in cells.values() if c["env"] == task}
+        series = {label: records[spec] for spec, label in labels.items() if spec in records}
+        title = f"{task}: evaluation return (seeds faint, mean bold)"
+        plot_curves(out / plot_name(name, task), series, title, colours, styles)
 
 
 def plot_name(name: str, task: str) -> str:
@@ -289,6 +377,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--name", default="learning_cpu", help="file stem of the table, JSON and plots")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--rewrite", action="store_true", help="only rewrite the table and plots from the JSON (no training)"
+    )
     table = parser.parse_known_args(argv)[0].table
     if table is not None:
         parser.set_defaults(**TABLES[table].flag_defaults(table))
@@ -320,6 +411,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / f"{args.name}.json"
+    if args.rewrite:
+        write_table(load_cells(store), args.out, args.name)
+        print((args.out / f"{args.name}.md").read_text())
+        return
     launch = provenance("benchmarks.learning_table", argv)
     cells = cells_to_run(args.envs, args.algos, load_cells(store), args.missing)
     jobs = (

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.learning_table import learner_spec, sized
+from benchmarks.learning_table import learner_spec, short_label, sized
 from benchmarks.provenance import parse_assignments, provenance, report
 from experiments.cli import OneLineParser
 
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     lines.append("")
     report(lines, launch, f"Learning-rate sweep: {args.algo} on {args.env}", args.out)
     if args.out is not None:
-        plot_curves(args.out.with_suffix(".png"), series, f"{args.algo} on {args.env}: learning rates")
+        title = f"{short_label(args.algo)} on {args.env}: learning rates"  # the full name is the table's
+        plot_curves(args.out.with_suffix(".png"), series, title)
 
 
 if __name__ == "__main__":

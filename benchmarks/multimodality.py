@@ -7,8 +7,8 @@ At the start state of ``toy/multigoal`` (the origin; four goals) and of ``toy/mu
 origin at rest; PolicyFlow's six goals) every goal is equally good, so a policy that represents
 the whole optimal action distribution puts a substantial share of its actions on each goal
 direction; a Gaussian policy can cover only one. Each learner trains ``--seeds`` seeds in one
-vmapped program with the settings below (the same for every learner apart from its own
-defaults), then, per seed, samples ``--samples`` stochastic actions at the start state and
+vmapped program with the ``multigoal`` preset (the same for every learner apart from its own
+defaults), then, per seed (the counting is :mod:`jaxrl.modes`), samples ``--samples`` stochastic actions at the start state and
 counts the goals whose share (:func:`envs.toy.goal_shares`) is at least ``--min-share``; and
 runs ``--samples`` stochastic episodes from the start and counts the goals that at least
 ``--min-share`` of them reach first (come within the task's ``arrival_radius`` of: the
@@ -23,7 +23,6 @@ tune.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from types import MappingProxyType
@@ -33,106 +32,22 @@ import numpy as np
 
 from benchmarks.provenance import parse_assignments, provenance
 from experiments.cli import OneLineParser
+from jaxrl.config import PRESETS
+from jaxrl.modes import MIN_SHARE, covered, goals_reached, modes, start_actions, task_of
 
-MIN_SHARE = 0.15
 JSON_ACTIONS = 200  # sampled actions per seed kept in the JSON (the plot shows all)
-# Small and fast on a CPU; 25-step episodes, one update of 8 minibatches x 4 epochs per 6,400
-# transitions.
-SETTINGS = MappingProxyType(
-    {
-        "env": "toy/multigoal",
-        "num_envs": 256,
-        "num_unrolls": 1,
-        "unroll_length": 25,
-        "num_minibatches": 8,
-        "update_epochs": 4,
-        "policy_hidden": (64, 64),
-        "value_hidden": (64, 64),
-        "total_steps": 600_000,
-        "num_evals": 4,
-    }
-)
+# The ``multigoal`` preset's settings (small and fast on a CPU; 25-step episodes, one update of 8
+# minibatches x 4 epochs per 6,400 transitions) on toy/multigoal unless --env says otherwise.
+SETTINGS = MappingProxyType({"env": "toy/multigoal", **PRESETS["multigoal"]})
 
 
 def multigoal_config(algo: str, num_seeds: int, seed: int = 0, **overrides: Any):
+    """``algo`` with the ``multigoal`` preset on toy/multigoal, ``num_seeds`` seeds vmapped."""
     import jaxrl
 
-    return jaxrl.make_config(algo, num_seeds=num_seeds, seed=seed, **{**SETTINGS, **overrides})
-
-
-def task_of(config):
-    """The goal task a config trains on (``goals``, ``start_obs``, ``arrival_radius``...)."""
-    import envs
-
-    return envs.make(config.env).env
-
-
-def start_actions(result, samples: int, seed: int = 0) -> np.ndarray:
-    """``samples`` stochastic actions of every seed's policy at the start: [seeds, samples, 2]."""
-    import jax
-    import jax.numpy as jnp
-
-    import jaxrl
-
-    obs = jnp.tile(task_of(result.config).start_obs, (samples, 1))
-    keys = jax.random.split(jax.random.PRNGKey(seed), samples)
-    actions = []
-    for index in range(result.config.num_seeds):
-        policy = jaxrl.policy_of(result.config, result.state, index)
-        actions.append(jax.vmap(policy)(obs, keys))
-    return np.asarray(jnp.stack(actions))
-
-
-def goals_reached(result, episodes: int, seed: int = 0) -> np.ndarray:
-    """The share of ``episodes`` stochastic episodes from the start state that arrive first at
-    each goal (within the task's ``arrival_radius``), per seed: [seeds, goals]; episodes that
-    arrive nowhere count for no goal."""
-    import jax
-    import jax.numpy as jnp
-
-    import jaxrl
-
-    config = result.config
-    env = jaxrl.training.build(config)[0]  # the task as the run trained on it (time limit, repeat)
-    task = env.env
-
-    def episode(policy, key: jax.Array) -> jax.Array:
-        reset_key, run_key = jax.random.split(key)
-
-        def step(carry, step_key):
-            state, goal = carry
-            state = env.step(state, policy(state.obs, step_key))
-            distances = jnp.linalg.norm(task.position(state.physics) - task.goals, axis=-1)
-            arrived = (goal < 0) & (jnp.min(distances) < task.arrival_radius)
-            return (state, jnp.where(arrived, jnp.argmin(distances), goal)), None
-
-        # The toy goal tasks' physics is their observation: the start state is the start_obs.
-        start = env.reset(reset_key)._replace(physics=task.start_obs, obs=task.start_obs)
-        steps = math.ceil(env.episode_length / env.action_repeat)
-        (_, goal), _ = jax.lax.scan(step, (start, jnp.int32(-1)), jax.random.split(run_key, steps))
-        return goal
-
-    keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-    shares = []
-    for index in range(config.num_seeds):
-        policy = jaxrl.policy_of(config, result.state, index)
-        goals = jax.jit(jax.vmap(lambda key, policy=policy: episode(policy, key)))(keys)
-        shares.append(jnp.mean(goals[:, None] == jnp.arange(len(task.goals)), axis=0))
-    return np.asarray(jnp.stack(shares))
-
-
-def covered(shares: np.ndarray, min_share: float = MIN_SHARE) -> int:
-    """The number of goals whose share is at least ``min_share``."""
-    return int(np.sum(np.asarray(shares) >= min_share))
-
-
-def modes(actions: np.ndarray, min_share: float = MIN_SHARE, goals: Any = None) -> tuple[int, np.ndarray]:
-    """The number of goals (default: toy/multigoal's) with at least ``min_share`` of
-    ``actions`` [n, 2], and all shares."""
-    from envs.toy import GOALS, goal_shares
-
-    shares = np.asarray(goal_shares(actions, GOALS if goals is None else goals))
-    return covered(shares, min_share), shares
+    return jaxrl.make_config(
+        algo, preset="multigoal", num_seeds=num_seeds, seed=seed, **{"env": SETTINGS["env"], **overrides}
+    )
 
 
 def measure(algo: str, args, overrides: dict[str, Any]) -> dict[str, Any]:

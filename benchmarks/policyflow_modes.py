@@ -6,13 +6,14 @@
     python -m benchmarks.policyflow_modes --label "Brownian sweep" --seeds 5 \\
         --set brownian_weight=[0,0.01,0.25,1,4]
 
-Trains PolicyFlow on a goal task with :mod:`benchmarks.multimodality`'s settings plus the
-``--set`` overrides (a list gives one value per seed, trained side by side), then counts per
-seed, at the task's start state, the goal modes of the sampled actions a = phi_1(z) + n and of
-the noiseless flow phi_1(z) alone (so noise that blurs modes the flow holds is told apart from a
-flow that holds one), the goals that episodes from the start reach first, and the learned noise
-scale. Rows accumulate in ``<out>/<name>.json`` and ``<name>.md``, each with its command,
-commit and machine. It measures settings; the counting is the multimodality benchmark's.
+Trains PolicyFlow on a goal task with :mod:`benchmarks.multimodality`'s settings (the
+``multigoal`` preset) plus the ``--set`` overrides (a list gives one value per seed, trained
+side by side), then counts per seed, at the task's start state, the goal modes of the sampled
+actions a = phi_1(z) + n and of the noiseless flow phi_1(z) alone (so noise that blurs modes the
+flow holds is told apart from a flow that holds one), the goals that episodes from the start
+reach first, and the learned noise scale. Rows accumulate in ``<out>/<name>.json`` and
+``<name>.md``, each with its command, commit and machine. It measures settings; the counting is
+:mod:`jaxrl.modes`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import multimodality
+from benchmarks.multimodality import multigoal_config
 from benchmarks.provenance import parse_assignments, provenance
 from experiments.cli import OneLineParser
+from jaxrl.modes import covered, goals_reached, modes, task_of
 
 
 def measure(env: str, seeds: int, overrides: dict[str, Any], samples: int) -> dict[str, Any]:
@@ -39,9 +41,9 @@ def measure(env: str, seeds: int, overrides: dict[str, Any], samples: int) -> di
     from jaxrl.training import build, member_configs
 
     started = time.perf_counter()
-    config = multimodality.multigoal_config("policyflow", seeds, 0, env=env, **overrides)
+    config = multigoal_config("policyflow", seeds, 0, env=env, **overrides)
     result = jaxrl.train(config, progress=False)
-    task = multimodality.task_of(config)
+    task = task_of(config)
     _, learner, _ = build(config)
     obs = jnp.tile(task.start_obs, (samples, 1))
     members = member_configs(config)
@@ -51,15 +53,15 @@ def measure(env: str, seeds: int, overrides: dict[str, Any], samples: int) -> di
             lambda x, i=index: x[i], (result.state.params, result.state.aux, members.learner)
         )
         action, extras = learner.act(params, aux, obs, jax.random.PRNGKey(1), learner_config)
-        rows["actions"].append(multimodality.modes(np.asarray(action), goals=task.goals)[0])
-        rows["flow"].append(multimodality.modes(np.asarray(extras["flowed"]), goals=task.goals)[0])
+        rows["actions"].append(modes(np.asarray(action), goals=task.goals)[0])
+        rows["flow"].append(modes(np.asarray(extras["flowed"]), goals=task.goals)[0])
         rows["std"].append(np.asarray(noise_std(params)).round(3).tolist())
-    reached = multimodality.goals_reached(result, samples)
+    reached = goals_reached(result, samples)
     return {
         "env": env,
         "modes_actions": rows["actions"],
         "modes_flow": rows["flow"],
-        "goals_reached": [multimodality.covered(shares) for shares in reached],
+        "goals_reached": [covered(shares) for shares in reached],
         "noise_std": rows["std"],
         "eval_return_per_seed": result.metrics[-1]["eval_return_per_seed"],
         "env_steps": result.metrics[-1]["env_steps"],
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
                 parser.error(f"--set {key} has {len(value)} values: expected one per seed ({args.seeds})")
             overrides[key] = np.asarray(value, np.float32)
     try:
-        multimodality.multigoal_config("policyflow", args.seeds, 0, env=args.env, **overrides)
+        multigoal_config("policyflow", args.seeds, 0, env=args.env, **overrides)
     except jaxrl.ConfigError as error:
         parser.error(str(error))
     launch = provenance("benchmarks.policyflow_modes", argv)

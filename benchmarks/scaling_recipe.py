@@ -37,7 +37,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.learning_checks import POINTMASS_LEARNER_SETTINGS
 from benchmarks.learning_table import accumulate, load_cells, sized, train_cell
 from benchmarks.provenance import parse_assignments, provenance
 from experiments.cli import OneLineParser
@@ -54,10 +53,11 @@ SETUPS: dict[str, dict[str, Any]] = {
         "algos": ("ppo", "dppo"),
         "iterations": 50,
         "base": {"num_envs": 16, "num_unrolls": 2, "num_minibatches": 4, "update_epochs": 4},
-        # DPPO's clip 0.1 on its per-dimension average of log-probabilities: for 2-D actions
-        # about the trust region of clip 0.2 on their sum, which the committed DPPO cells used
-        # (commit f5d7418, before DPPO averaged); at 0.2 averaged it does not learn pointmass.
-        "learner_settings": POINTMASS_LEARNER_SETTINGS,
+        # The learners' own additions to the pointmass preset (not its sizes), e.g. DPPO's clip
+        # 0.1 on its per-dimension average of log-probabilities: for 2-D actions about the trust
+        # region of clip 0.2 on their sum, which the committed DPPO cells used (commit f5d7418,
+        # before DPPO averaged); at 0.2 averaged it does not learn pointmass.
+        "learner_preset": "pointmass",
     },
     # One accelerator: Playground's DM Control PPO settings (networks, 16 epochs, lr 1e-3,
     # unrolls of 30) from 2^14 environments, one unroll an iteration (491,520 transitions, close
@@ -69,7 +69,7 @@ SETUPS: dict[str, dict[str, Any]] = {
         "algos": ("ppo", "dppo"),
         "iterations": 60,
         "base": {"num_envs": 2**14, "num_unrolls": 1, "num_minibatches": 16},
-        "learner_settings": {},
+        "learner_preset": None,
     },
 }
 LR_SCALINGS = {"sqrt": math.sqrt, "linear": float}
@@ -113,7 +113,11 @@ def base_config(algo: str, args: argparse.Namespace):
         num_seeds=args.seeds,
         seed=args.seed,
         num_evals=args.num_evals,
-        **{**setup["base"], **setup["learner_settings"].get(algo, {}), **args.overrides},
+        **{
+            **setup["base"],
+            **jaxrl.LEARNERS[algo].presets.get(setup["learner_preset"], {}),
+            **args.overrides,
+        },
     )
     return config.replace(total_steps=args.iterations * config.steps_per_iteration)
 
@@ -323,7 +327,7 @@ def plot(grouped: dict[tuple[str, str], list[dict[str, Any]]], path: Path) -> No
     if not grouped:
         return
     families = {"recipe": "Blues", "alt-sqrt": "Oranges", "alt-linear": "Reds", "nothing": "Greens"}
-    fig = Figure(figsize=(12, 4.5 * len(grouped)))
+    fig = Figure(figsize=(13, 4.5 * len(grouped)), layout="constrained")
     rows = fig.subplots(len(grouped), 2, sharey="row", squeeze=False)
     for axes, ((env, algo), group) in zip(rows, grouped.items(), strict=True):
         factors = sorted({c["factor"] for c in group})
@@ -339,11 +343,11 @@ def plot(grouped: dict[tuple[str, str], list[dict[str, Any]]], path: Path) -> No
         draw_curves(axes, series, colours)
         for axis in axes:
             axis.set_xscale("log")
-        axes[0].legend(fontsize="small", ncol=2)
+        # Beside the row, outside the axes: it covers no curve, and the layout makes room for it.
+        axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", handlelength=3)
         axes[0].set_title(f"{algo} on {env}: return vs environment steps")
         axes[1].set_title(f"{algo} on {env}: return vs wall time")
         axes[1].set_xlabel("wall time after compilation (s)")
-    fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
 
 

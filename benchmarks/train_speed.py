@@ -15,7 +15,8 @@ above ``--time-up-to`` environments a point is only compiled against shapes and 
 allocated, which finds the memory limit without training. Learners with a sampling chain (FPO,
 DPPO, ReinFlow) run once per ``--chain-steps`` K; the others once. All points run one after
 another in one process, so the ratios to the first learner (PPO by default) are measured side
-by side. Everything else is the preset's and each learner's default.
+by side. Everything else is the preset's and each learner's default. ``--redraw MD --plot PNG``
+only redraws the plot from the last table of a markdown file the script wrote.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     """Steps per second and memory against the number of environments, one line per learner."""
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
-    figure = Figure(figsize=(10, 4))
+    figure = Figure(figsize=(10, 4.4), layout="constrained")
     speed_ax, memory_ax = figure.subplots(1, 2)
     for label in dict.fromkeys((r["algo"], r["chain_steps"]) for r in rows):
         series = [r for r in rows if (r["algo"], r["chain_steps"]) == label]
@@ -169,11 +170,44 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         ax.set_xlabel("parallel environments")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     memory_ax.set_yscale("log")
+    handles, labels = speed_ax.get_legend_handles_labels()  # below the axes: it covers no point
+    figure.legend(
+        handles, labels, loc="outside lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False
+    )
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
     figure.savefig(path, format="png", dpi=110)
+
+
+def rows_from_markdown(text: str) -> list[dict[str, Any]]:
+    """The points of the last table in a markdown file this script wrote, as far as :func:`plot`
+    needs them (memory to the table's 0.1 MiB): what ``--redraw`` plots."""
+    tables: list[list[dict[str, Any]]] = []
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        if cells[:2] == ["env", "algo"]:
+            tables.append([])
+        elif tables and len(cells) >= 8 and not cells[0].startswith("---") and cells[3].isdigit():
+            tables[-1].append(
+                {
+                    "algo": cells[1],
+                    "chain_steps": None if cells[2] == "-" else int(cells[2]),
+                    "num_envs": int(cells[3]),
+                    "sps": _number(cells[5]),
+                    "memory_bytes": None if _number(cells[7]) is None else _number(cells[7]) * 2**20,
+                }
+            )
+    if not tables:
+        raise ValueError("no train_speed table in the markdown")
+    return tables[-1]
+
+
+def _number(cell: str) -> float | None:
+    """A table cell's number ("61,202"), or None for "(memory only)", "diverged" or "-"."""
+    try:
+        return float(cell.replace(",", ""))
+    except ValueError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -197,7 +231,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     parser.add_argument("--plot", type=Path, default=None, help="also plot speed and memory to this PNG")
+    parser.add_argument(
+        "--redraw",
+        type=Path,
+        default=None,
+        metavar="MD",
+        help="only redraw --plot from the last table of this markdown file (title from --env, --preset,"
+        " --scale-envs)",
+    )
     args = parser.parse_args(argv)
+    title = f"{args.env}, preset {args.preset}" + (", co-scaled minibatches" if args.scale_envs else "")
+    if args.redraw is not None:
+        if args.plot is None:
+            parser.error("--redraw needs --plot, the PNG to draw")
+        from jaxrl.runlog import atomic_write
+
+        rows = rows_from_markdown(args.redraw.read_text())
+        atomic_write(args.plot, lambda p: plot(rows, p, title))
+        return
     unknown = sorted(set(args.algos) - set(LEARNERS))
     if unknown:
         parser.error(f"--algos {unknown[0]} is invalid: expected some of {', '.join(LEARNERS)}")
@@ -215,7 +266,6 @@ def main(argv: list[str] | None = None) -> None:
     from jaxrl.runlog import atomic_write
 
     launch = provenance("benchmarks.train_speed", argv)
-    title = f"{args.env}, preset {args.preset}" + (", co-scaled minibatches" if args.scale_envs else "")
     rows = []
     for (algo, chain_steps, num_envs), config in planned:
         print(f"{algo} K={chain_steps} num_envs={num_envs}", file=sys.stderr, flush=True)

@@ -50,12 +50,7 @@ def check_args(args: argparse.Namespace) -> None:
     """Everything that needs no JAX: one line and exit 2 on the first problem."""
     if (args.run_dir is None) == (args.expert is None):
         fail("give exactly one of --run-dir (a trained run's policy) and --expert (a scripted one)")
-    if args.run_dir is not None:
-        if args.env is not None:
-            fail("--env is only valid with --expert: a run collects in its own environment")
-    elif args.seed_index is not None or args.stochastic:
-        flag = "--seed-index" if args.seed_index is not None else "--stochastic"
-        fail(f"{flag} is only valid with --run-dir")
+    check_source_flags(args)
     if args.episodes < 1:
         fail(f"--episodes={args.episodes} is invalid: expected a positive integer")
     if not (math.isfinite(args.action_noise) and args.action_noise >= 0):
@@ -69,6 +64,15 @@ def check_args(args: argparse.Namespace) -> None:
             fail(f"--run-dir={run_dir} is a file, not a run folder")
         if not run_dir.is_dir():
             fail(f"--run-dir={run_dir}: no such run folder")
+
+
+def check_source_flags(args: argparse.Namespace) -> None:
+    """The flags that belong to the other source (a run's or an expert's) are refused."""
+    if args.run_dir is not None and args.env is not None:
+        fail("--env is only valid with --expert: a run collects in its own environment")
+    if args.expert is not None and (args.seed_index is not None or args.stochastic):
+        flag = "--seed-index" if args.seed_index is not None else "--stochastic"
+        fail(f"{flag} is only valid with --run-dir")
 
 
 def check_out(out: Path, overwrite: bool) -> None:

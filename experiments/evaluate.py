@@ -55,9 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as error:
         fail(str(error))
     for index, seed_returns in enumerate(returns):
-        print(
-            f"seed {index}: return {np.mean(seed_returns):.2f} +- {np.std(seed_returns):.2f} over {args.episodes} episodes"
-        )
+        spread = f"{np.mean(seed_returns):.2f} +- {np.std(seed_returns):.2f}"
+        print(f"seed {index}: return {spread} over {args.episodes} episodes")
     print(f"all: return {np.mean(returns):.2f} +- {np.std(returns):.2f} over {returns.size} episodes")
     if args.video is not None:
         from jaxrl import video

@@ -167,8 +167,8 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # MuJoCo Playground's DM Control PPO settings: the defaults of TrainConfig and PPOConfig.
     "playground": {},
-    # Brax-PPO CPU settings that train CartpoleBalance past 800 within 5M steps on 2 cores:
-    # 512 envs, Brax batch 128 x 16 minibatches (4 unrolls of 30), 8 epochs, small networks.
+    # Brax-PPO settings sized for a few CPU cores: 512 envs, Brax batch 128 x 16 minibatches
+    # (4 unrolls of 30), 8 epochs, small networks; PPO learns CartpoleBalance within the 5M steps.
     "cpu": {
         "num_envs": 512,
         "num_unrolls": 4,
@@ -187,6 +187,35 @@ PRESETS: dict[str, dict[str, Any]] = {
         "gamma": 0.99,
         "learning_rate": 3e-4,
         "update_epochs": 10,
+    },
+    # Small and fast on a CPU for toy/pointmass (give --env toy/pointmass): 256 envs x one
+    # unroll of 32 steps, 8 minibatches x 4 epochs, small networks, 1.5M steps. The learners
+    # add what they need to learn the task at these sizes (their ``presets``). The suite's
+    # learning smoke and the pointmass learning checks use it with their own budgets.
+    "pointmass": {
+        "num_envs": 256,
+        "num_unrolls": 1,
+        "unroll_length": 32,
+        "num_minibatches": 8,
+        "update_epochs": 4,
+        "total_steps": 1_500_000,
+        "num_evals": 4,
+        "policy_hidden": (32, 32),
+        "value_hidden": (64, 64),
+    },
+    # Small and fast on a CPU for toy/multigoal and toy/multigoal6 (give --env): 25-step
+    # episodes, one update of 8 minibatches x 4 epochs per 6,400 transitions, the same for every
+    # learner apart from its own defaults. The mode counts (jaxrl.modes) are measured with it.
+    "multigoal": {
+        "num_envs": 256,
+        "num_unrolls": 1,
+        "unroll_length": 25,
+        "num_minibatches": 8,
+        "update_epochs": 4,
+        "policy_hidden": (64, 64),
+        "value_hidden": (64, 64),
+        "total_steps": 600_000,
+        "num_evals": 4,
     },
 }
 

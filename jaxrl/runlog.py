@@ -98,41 +98,65 @@ def plot_learning_curve(run_dir: Path, records: list[dict[str, Any]], title: str
     plot_curves(run_dir / CURVE_FILE, {"eval return (mean)": records}, title)
 
 
-def plot_curves(path: Path, series: dict[str, list[dict[str, Any]]], title: str) -> None:
+def plot_curves(
+    path: Path,
+    series: dict[str, list[dict[str, Any]]],
+    title: str,
+    colours: dict[str, Any] | None = None,
+    styles: dict[str, str] | None = None,
+) -> None:
     """Evaluation return against environment steps and wall time, one colour per series: each
-    seed faint, their mean bold."""
+    seed faint, their mean bold. The legend goes below the axes, in as many rows as it needs,
+    so it never covers a curve or squeezes the axes; keep the labels short."""
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     series = {label: records for label, records in series.items() if records}
     if not series:
         return
-    fig = Figure(figsize=(10, 4))
+    names = [wrapped(label) for label in series]
+    columns = legend_columns(names)
+    legend_rows = math.ceil(len(names) / columns) * max(name.count("\n") + 1 for name in names)
+    fig = Figure(figsize=(11, 4.2 + 0.22 * legend_rows), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
-    draw_curves(axes, series)
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+    draw_curves(axes, series, colours, styles)
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend = dict(loc="outside lower center", ncol=columns, fontsize="small", frameon=False, handlelength=4)
+    fig.legend(handles, labels, **legend)
     fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png", bbox_inches="tight"))
+    atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png"))
+
+
+def legend_columns(labels: list[str], width: int = 150) -> int:
+    """How many legend entries fit side by side in about ``width`` characters of figure."""
+    longest = max(len(line) for label in labels for line in label.split("\n"))
+    return max(1, min(len(labels), width // (longest + 8)))
 
 
 def draw_curves(
-    axes: Any, series: dict[str, list[dict[str, Any]]], colours: dict[str, Any] | None = None
+    axes: Any,
+    series: dict[str, list[dict[str, Any]]],
+    colours: dict[str, Any] | None = None,
+    styles: dict[str, str] | None = None,
 ) -> None:
     """Onto a pair of axes: evaluation return against environment steps and against wall time,
     one colour per series (``colours[label]``, else the next of 10 colours, or of 20 for more
-    series): each seed faint, their mean bold, labelled (long labels wrapped) for a legend."""
+    series) and line style (``styles[label]``, else solid): each seed faint (fainter among many
+    series), their mean bold, labelled (long labels wrapped) for a legend."""
     from matplotlib import colormaps
 
     palette = colormaps["tab10" if len(series) <= 10 else "tab20"]
+    faint = 0.3 if len(series) <= 6 else 0.15
     for index, (label, records) in enumerate(series.items()):
         colour = (colours or {}).get(label, palette(index % palette.N))
+        style = (styles or {}).get(label, "-")
         per_seed = [r.get("eval_return_per_seed") or [r["eval_return"]] for r in records]
         for axis, key in ((axes[0], "env_steps"), (axes[1], "wall_time")):
             x = [r[key] for r in records]
             for seed in range(len(per_seed[0])):
-                axis.plot(x, [p[seed] for p in per_seed], color=colour, alpha=0.3, lw=1)
+                axis.plot(x, [p[seed] for p in per_seed], color=colour, ls=style, alpha=faint, lw=1)
             mean = [r["eval_return"] for r in records]
-            axis.plot(x, mean, color=colour, lw=2, marker="o", label=wrapped(label))
+            hollow = {} if style == "-" else {"markerfacecolor": "white"}  # dashed or dotted: hollow
+            axis.plot(x, mean, color=colour, ls=style, lw=2, marker="o", ms=4, label=wrapped(label), **hollow)
     for axis, label in ((axes[0], "environment steps"), (axes[1], "wall time (s)")):
         axis.set_xlabel(label)
         axis.grid(alpha=0.3)
@@ -140,8 +164,8 @@ def draw_curves(
 
 
 def wrapped(label: str, width: int = 36) -> str:
-    """A legend label in lines of about ``width`` characters, broken after its ``:``s (the
-    ``ALGO:FIELD=VALUE`` names of the benchmarks)."""
+    """A legend label in lines of about ``width`` characters, broken after its ``:``s (as in a
+    learner named ``ALGO:FIELD=VALUE:...``)."""
     lines: list[str] = []
     for part in label.split(":"):
         if lines and len(lines[-1]) + 1 + len(part) <= width:

@@ -83,6 +83,16 @@ def test_task_settings_are_playgrounds_and_a_preset_that_sets_the_field_wins():
     assert jaxrl.make_config("ppo", env="PendulumSwingup", action_repeat=2).action_repeat == 2
 
 
+def test_the_toy_presets_take_each_learners_additions_and_explicit_values_win():
+    ppo = jaxrl.make_config("ppo", preset="pointmass", env="toy/pointmass", total_steps=400_000)
+    assert (ppo.num_envs, ppo.unroll_length, ppo.total_steps, ppo.learning_rate) == (256, 32, 400_000, 1e-3)
+    fpo = jaxrl.make_config("fpo", preset="pointmass", env="toy/pointmass")
+    assert (fpo.learner.loss_form, fpo.learning_rate) == ("velocity", 1e-3)  # its defaults: (1-t)^2, 3e-4
+    dppo = jaxrl.make_config("dppo", preset="pointmass", env="toy/pointmass", clip_eps=0.2)
+    assert dppo.learner.clip_eps == 0.2  # the preset's 0.1 gives way to an explicit value
+    assert jaxrl.make_config("fpo", preset="multigoal", env="toy/multigoal").learner.loss_form != "velocity"
+
+
 def test_presets_combine_in_order_and_a_bad_name_fails_with_one_line():
     combined = jaxrl.make_config("ppo", preset="cpu,bpo")
     assert (combined.num_envs, combined.normalize_obs, combined.learning_rate) == (512, False, 3e-4)

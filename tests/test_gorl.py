@@ -12,7 +12,7 @@ import pytest
 import jaxrl
 from experiments import train
 from jaxrl.learners import gorl
-from jaxrl.loop import minibatch_sgd
+from jaxrl.optim import minibatch_sgd
 from jaxrl.training import build
 
 # Iterations of 256 steps: stages of 2, 2, 1 and 2 iterations, boundaries after 2, 4 and 5.

@@ -6,7 +6,6 @@ here and there."""
 import pytest
 
 import jaxrl
-from benchmarks.learning_checks import pointmass_config
 
 # A random (or untrained) policy scores about 5-10 on toy/pointmass, a trained one about 90: the
 # smoke asks for four times the untrained return.
@@ -28,7 +27,10 @@ def test_every_learner_has_a_smoke():
 
 @pytest.mark.parametrize("algo", list(SMOKE_BUDGET))
 def test_short_run_clearly_beats_the_untrained_policy(algo):
-    result = jaxrl.train(pointmass_config(algo, SMOKE_BUDGET[algo], num_evals=1), progress=False)
+    config = jaxrl.make_config(
+        algo, preset="pointmass", env="toy/pointmass", total_steps=SMOKE_BUDGET[algo], num_evals=1
+    )
+    result = jaxrl.train(config, progress=False)
     assert result.metrics[-1]["eval_return"] >= SMOKE_THRESHOLD, result.metrics[-1]
 
 

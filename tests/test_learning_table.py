@@ -67,6 +67,25 @@ def test_a_table_is_written_and_completed_without_rerunning_its_cells(tmp_path, 
     }
     text = (tmp_path / "tiny.md").read_text()
     assert "| toy/pointmass | bpo |" in text and (tmp_path / "tiny_toy-pointmass.png").exists()
+    assert "- BPO: `bpo`" in text  # the plots' short name beside the full one
+    (tmp_path / "tiny.md").unlink()
+    monkeypatch.setattr(learning_table, "run_cell", None)  # --rewrite trains nothing
+    learning_table.main(["--rewrite", *common])
+    assert (tmp_path / "tiny.md").read_text() == text
+
+
+def test_legends_name_learners_shortly():
+    specs = ["ppo", "ppo:entropy_cost=0", learning_table.BPO_CONTROL, "fpo@c170621", "gorl:decoder=flow"]
+    specs.append("gorl:decoder=flow:stage_steps=[160,160,80,80]:refit_unrolls=1")
+    assert list(learning_table.plot_labels(specs).values()) == [
+        "PPO",
+        "PPO ent=0",
+        "BPO control",
+        "FPO (old, c170621)",
+        "GoRL flow",
+        "GoRL flow +2",
+    ]
+    assert learning_table.plot_labels(["ppo@abc", "ppo"]) == {"ppo": "PPO", "ppo@abc": "PPO (old, abc)"}
 
 
 def test_an_unknown_table_is_refused_in_one_line(capsys):

@@ -1,5 +1,5 @@
-"""The mode counts of toy/multigoal (benchmarks/multimodality.py): on hand-made actions, and for
-Gaussian PPO, which heads for and reaches one goal only.
+"""The mode counts of toy/multigoal (jaxrl/modes.py): on hand-made actions, and for Gaussian PPO
+with the multigoal preset, which heads for and reaches one goal only.
 
 No expressive learner is asserted to cover several goals: trained from scratch, FPO, DPPO and
 ReinFlow each collapse onto one goal within the CPU budget (benchmarks/results/multimodality.md),
@@ -8,8 +8,9 @@ as they do on a one-step version of the task (``episode_length=1``).
 
 import numpy as np
 
-from benchmarks import multimodality
+import jaxrl
 from envs.toy import goal_shares
+from jaxrl import modes
 
 
 def test_goal_shares_count_actions_near_a_goal_direction_and_ignore_short_ones():
@@ -20,28 +21,28 @@ def test_goal_shares_count_actions_near_a_goal_direction_and_ignore_short_ones()
     )
     np.testing.assert_allclose(goal_shares(actions), np.array([2, 1, 0, 1]) / 7, rtol=1e-6)
     np.testing.assert_allclose(goal_shares(actions, max_angle=45.0), np.array([2, 1, 1, 1]) / 7, rtol=1e-6)
-    count, shares = multimodality.modes(actions, min_share=0.2)
+    count, shares = modes.modes(actions, min_share=0.2)
     assert count == 1 and np.isclose(shares.sum(), 4 / 7)
 
 
 def test_actions_with_no_preferred_direction_cover_no_goal():
     rng = np.random.default_rng(0)
     square = rng.uniform(-1.0, 1.0, (20_000, 2))
-    count, shares = multimodality.modes(square)
+    count, shares = modes.modes(square)
     assert count == 0 and np.allclose(shares, 0.079, atol=0.01), shares
     angles = rng.uniform(0.0, 2.0 * np.pi, 20_000)
     ring = 0.8 * np.stack([np.cos(angles), np.sin(angles)], axis=-1)  # every direction, long enough
-    count, shares = multimodality.modes(ring)
+    count, shares = modes.modes(ring)
     assert count == 0 and np.allclose(shares, 0.125, atol=0.01), shares
 
 
 def test_gaussian_ppo_heads_for_one_goal_at_the_start():
-    import jaxrl
-
-    config = multimodality.multigoal_config("ppo", num_seeds=1, total_steps=300_000, num_evals=1)
+    config = jaxrl.make_config(
+        "ppo", preset="multigoal", env="toy/multigoal", total_steps=300_000, num_evals=1
+    )
     result = jaxrl.train(config, progress=False)
     assert result.metrics[-1]["eval_return"] > 1.5, result.metrics[-1]  # reaches a goal
-    count, shares = multimodality.modes(multimodality.start_actions(result, 2000)[0])
+    count, shares = modes.modes(modes.start_actions(result, 2000)[0])
     assert count == 1, shares
-    reached = multimodality.goals_reached(result, 500)[0]
-    assert np.sum(reached >= multimodality.MIN_SHARE) == 1 and np.max(reached) > 0.9, reached
+    reached = modes.goals_reached(result, 500)[0]
+    assert modes.covered(reached) == 1 and np.max(reached) > 0.9, reached

@@ -15,3 +15,5 @@ def test_sweep_writes_a_timed_and_a_sized_point_with_their_memory(tmp_path, caps
     assert float(sized[7].replace(",", "")) > float(timed[7].replace(",", "")) > 0  # compiled MiB
     assert float(timed[9].replace(",", "")) > 0  # measured peak: the resident set on CPU
     assert "Command: `python -m benchmarks.train_speed" in capsys.readouterr().out
+    redrawn = [(r["num_envs"], r["sps"] is None) for r in train_speed.rows_from_markdown(out.read_text())]
+    assert redrawn == [(8, False), (16, True)]  # what --redraw plots

@@ -41,22 +41,11 @@ Differences from the reference that remain, and why:
   only J_M trains m and only J_V trains V; the weight R - sg(V) is used as is, not standardised
   per minibatch (the loss as published).
 
-Measured (``benchmarks/results/learning_cpu.md``, ``bpo_lr_cpu_*.md``; CPU preset, 3 seeds, 2
-CPU cores): the reference's learning rate is too small for the few gradient steps per sample of
-massively parallel training (the CPU preset takes 128 per 61,440 transitions, 0.002 a sample;
-SB3's 10 epochs of 64-sample minibatches take 0.16, 75 times as many). At 3e-4 BPO stays near a
-random policy on CartpoleBalance within 3M steps (250 +- 34), CartpoleSwingup within 6M (174 +-
-12) and toy/pointmass within 1M (6-24), and so does PPO without its entropy bonus at BPO's own
-setting (its actor, 3e-4, value cost 0.5, gradient clip 1, advantages per epoch;
-``learning_table.BPO_CONTROL``): 257 +- 32 and 177 +- 9, so the objective is level with PPO's
-and the setting is what holds both back. At 1e-3, PPO's rate, it learns: CartpoleBalance 512 +-
-83 and CartpoleSwingup 325 +- 86, against PPO without its entropy bonus at 420 +- 141 and 330 +-
-125 (PPO with it: 732, 664); at 3e-3 751 +- 185 and 429 +- 120. Its control at BPO's setting
-on CartpoleBalance (``bpo_control_lr_cpu_CartpoleBalance.md``, the same seeds): 497 +- 177 at
-1e-3 and 699 +- 248 at 3e-3, so at every rate BPO is level with or a little above it, within the
-seeds' spread, and with a smaller spread. On PendulumSwingup (action repeat 4) all of them end
-near 50. The default stays the reference's; ``--learning-rate 1e-3``
-is the setting to compare with PPO at its own.
+The reference's learning rate is tuned for SB3's many gradient steps per sample (10 epochs of
+64-sample minibatches: 0.16 a sample) and is small for the few of massively parallel training
+(the CPU preset takes 128 per 61,440 transitions, 0.002 a sample). The default stays the
+reference's; ``--learning-rate 1e-3``, PPO's rate, is the setting to compare with PPO at its own.
+What was measured: ``docs/learners/bpo.md``.
 """
 
 from __future__ import annotations
@@ -152,4 +141,7 @@ def make(observation_size: int, action_size: int) -> Learner:
     return Learner(init, model.act, model.act_deterministic, value, loss)
 
 
-FACTORY = LearnerFactory("bpo", BPOConfig, make, LOOP_DEFAULTS)
+# Its addition to the loop's pointmass preset: the reference's learning rate 3e-4 is too small
+# for that preset's few gradient steps per sample; the loop's 1e-3 learns toy/pointmass.
+PRESETS = MappingProxyType({"pointmass": MappingProxyType({"learning_rate": 1e-3})})
+FACTORY = LearnerFactory("bpo", BPOConfig, make, LOOP_DEFAULTS, PRESETS)

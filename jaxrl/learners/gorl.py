@@ -44,18 +44,12 @@ Where this module differs from the reference code (bennidict23/GoRL), and why:
   its initial seed).
 - The decoder's held-out split is over transitions, not episodes, and one minibatch epoch is a
   permutation of the training pairs.
-Known behaviour with the CPU preset (``benchmarks/results/learning_cpu_gorl.md``,
-``learning_cpu.md``; 3 seeds, flow decoder): on toy/pointmass at 1.47M steps, 58.0 +- 15.7
-(flow) and 59.2 +- 15.9 (diffusion) against PPO's 86.1, at 1.81x and 1.85x PPO's wall time; on
-CartpoleBalance (3M steps) 309 +- 38, CartpoleSwingup (6M) 200 +- 11 and PendulumSwingup (6M)
-42.5 +- 4.6 against PPO's 732, 664 and 49.5. With the CPU preset's 61,440 steps an iteration a
-stage lasts 4 to 32 iterations (the reference's 30 to 61), and each starts a fresh encoder that
-must learn again through the new decoder; the budgets here are 1/60 to 1/30 of the 180M its
-claim is made at. Run with the 1.5M schedule's last stage stretched to the whole remaining
-budget (rows ``gorl@681625d``), it reached 320, 274 and 34.
+
 Reference quirks deliberately not copied: its observation normaliser (from the FPO code) drops
 the old variance sum, so its std shrinks like 1/sqrt(iterations); its GAE is recomputed per
 minibatch over 30-step windows with truncations masked (here the loop's truncation-aware GAE).
+
+What was measured: ``docs/learners/gorl.md``.
 """
 
 from __future__ import annotations

@@ -48,16 +48,7 @@ module differs, and why:
   here; the reference evaluates with sampled actions.
 - No tanh and no clipping in the agent, as in the reference: the environment clips.
 
-Measured (``benchmarks/results/policyflow_modes.md``, ``multimodality*.md``; 5 seeds, the
-multimodality benchmark's small CPU settings): on ``toy/multigoal`` (4 goals, actions in
-[-1, 1], 0.6M steps) PolicyFlow settles on one goal per seed like the other learners, with its
-defaults, with the paper's MultiGoal weights (w_b 0.25, w_g 0.001, lr 2e-4), with a smaller
-initial noise and with 4x the steps; a larger Brownian weight (1, 4) spreads the actions
-isotropically and stops it learning the task. On the paper's own ``toy/multigoal6`` with the
-paper's weights, episodes from the origin reach two goals in most seeds after 2.4M steps. In the
-CPU learning table (``learning_cpu.md``, CPU preset, 3 seeds) it reaches 591 +- 178 on
-CartpoleBalance, 546 +- 219 on CartpoleSwingup and 32.8 +- 22.1 on PendulumSwingup (one seed
-of three at 1.7); PPO: 732, 664, 49.5.
+What was measured: ``docs/learners/policyflow.md``.
 """
 
 from __future__ import annotations

@@ -48,11 +48,7 @@ Differences from the reference that remain, with reasons:
 - Action chunks: the reference acts with chunks of 4 actions (its horizon, part of the
   normalisation); here every step is one action (horizon 1).
 
-Measured at these defaults (``benchmarks/results/learning_cpu.md``, CPU preset, 3 seeds): 355 +-
-62 on CartpoleBalance, 328 +- 72 on CartpoleSwingup and 52.0 +- 0.3 on PendulumSwingup (action
-repeat 4), against 411 +- 100, 218 +- 18 and 0.9 +- 0.1 with the summed, unclamped
-log-probability before (rows ``reinflow@COMMIT``; the pendulum one without the action repeat);
-PPO: 732, 664, 49.5.
+What was measured: ``docs/learners/reinflow.md``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ TINY: dict[str, Any] = dict(
 
 # What one learner needs besides TINY to stay this small. GoRL's default stages split any budget,
 # so a tiny run would refit its decoder (320 rollout segments each) three times in 6 iterations:
-# one stage keeps the shared tests in stage 0; tests/test_gorl.py covers the stages.
+# one stage keeps the shared tests in stage 0; tests/jaxrl/learners/test_gorl.py covers the stages.
 LEARNER_TINY: dict[str, dict[str, Any]] = {"gorl": dict(stage_steps=(10**9,))}
 
 

@@ -16,7 +16,7 @@ import jaxrl
 from jaxrl.learners import policyflow
 from jaxrl.learners.base import Batch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def normal_log_density(x, mean, std):

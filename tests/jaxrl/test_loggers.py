@@ -1,5 +1,5 @@
 """The loggers beside metrics.jsonl: the scalars they receive, and a real offline W&B run (no
-network, no API key). TensorBoard is read back in tests/test_cli.py."""
+network, no API key). TensorBoard is read back in tests/experiments/test_cli.py."""
 
 import math
 

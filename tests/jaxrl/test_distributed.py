@@ -23,7 +23,7 @@ import tiny
 from experiments import train
 from jaxrl.training import _restored_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = tiny.flags(num_evals=4, total_steps=2048)
 STEPS = [512, 1024, 1536, 2048]
 TIMING_KEYS = ("train_sps", "compile_seconds", "wall_time")

@@ -18,7 +18,7 @@ from experiments import collect
 from jaxrl import data, experts, runlog
 from jaxrl.config import ConfigError, to_dict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY_RUN = dict(
     env="toy/pointmass",
     num_envs=16,

@@ -14,7 +14,7 @@ import tiny
 
 from jaxrl.training import _restored_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = tiny.flags(num_evals=10, total_steps=5120)
 TIMING_KEYS = ("train_sps", "compile_seconds", "wall_time")
 

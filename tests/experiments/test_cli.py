@@ -11,7 +11,7 @@ import tiny
 
 from jaxrl.loggers import read_tensorboard
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = tiny.flags()
 
 

@@ -19,7 +19,7 @@ from experiments import evaluate, train
 from jaxrl import runlock, runlog
 from jaxrl.runlock import RunFolderBusy
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = tiny.flags()
 
 

@@ -69,7 +69,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.actors import decoder, gaussian
-from jaxrl.config import TrainConfig, hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.config import (
+    TrainConfig,
+    hyper,
+    non_negative,
+    override,
+    positive,
+    positive_sizes,
+    pytree_config,
+    static,
+)
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory, Phase, PhaseContext, PhaseResult
 
@@ -98,18 +107,17 @@ def stage_sizes(value: Sequence[int]) -> str | None:
 
 
 @pytree_config
-class GoRLConfig(decoder.DecoderFields, gaussian.GaussianStdFields):
+class GoRLConfig(decoder.DecoderFields, common.PPOFields, gaussian.GaussianStdFields):
     clip_eps_first: float = hyper(0.15, "PPO clip range on the latent's ratio in stage 0", positive)
-    clip_eps: float = hyper(0.3, "PPO clip range on the latent's ratio after stage 0", positive)
+    clip_eps: float = override(
+        common.PPOFields, "clip_eps", help="PPO clip range on the latent's ratio after stage 0"
+    )
     z_reg_first: float = hyper(5e-4, "latent regulariser weight in stage 0", non_negative)
     z_reg: float = hyper(1e-3, "latent regulariser weight after stage 0", non_negative)
     grad_clip_first: float = hyper(0.5, "gradient-norm clip in stage 0 (with --max-grad-norm)", positive)
     grad_clip: float = hyper(1.0, "gradient-norm clip after stage 0 (with --max-grad-norm)", positive)
     entropy_cost: float = hyper(1e-2, "weight of the latent's entropy bonus", non_negative)
-    value_cost: float = hyper(0.25, "weight of the value loss", positive)
-    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
-    policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "encoder MLP widths", positive_sizes)
-    value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
+    policy_hidden: tuple[int, ...] = override(common.PPOFields, "policy_hidden", help="encoder MLP widths")
     stage_steps: tuple[int, ...] = static(
         (), "environment steps of each stage (none given: the budget in the reference's shares)", stage_sizes
     )

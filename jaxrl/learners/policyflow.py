@@ -70,7 +70,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.actors import gaussian
-from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.config import hyper, non_negative, override, positive, pytree_config, static
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 from jaxrl.networks import MLP
@@ -96,17 +96,20 @@ LOOP_DEFAULTS = MappingProxyType(
 
 
 @pytree_config
-class PolicyFlowConfig:
-    clip_eps: float = hyper(0.2, "PPO clip range on the velocity-change ratio", positive)
+class PolicyFlowConfig(common.PPOFields):
+    clip_eps: float = override(
+        common.PPOFields, "clip_eps", 0.2, "PPO clip range on the velocity-change ratio"
+    )
     entropy_weight: float = hyper(0.01, "weight w_g of the Gaussian entropy bonus", non_negative)
     brownian_weight: float = hyper(0.01, "weight w_b of the Brownian regulariser", non_negative)
-    value_cost: float = hyper(1.0, "weight of the clipped value loss", positive)
+    value_cost: float = override(common.PPOFields, "value_cost", 1.0, "weight of the clipped value loss")
     value_clip: float = hyper(0.2, "bound on V - V_old in the value loss", positive)
     initial_std: float = hyper(1.0, "the action noise's initial scale sigma", positive)
-    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
     embedding_size: int = static(64, "width of the time and observation embedding", positive)
-    policy_hidden: tuple[int, ...] = static((256, 128, 64), "velocity MLP widths", positive_sizes)
-    value_hidden: tuple[int, ...] = static((256, 128, 64), "value MLP widths", positive_sizes)
+    policy_hidden: tuple[int, ...] = override(
+        common.PPOFields, "policy_hidden", (256, 128, 64), "velocity MLP widths"
+    )
+    value_hidden: tuple[int, ...] = override(common.PPOFields, "value_hidden", (256, 128, 64))
 
 
 class VelocityField(nn.Module):

@@ -35,6 +35,17 @@ def static(default: Any, help: str, check: Callable[[Any], str | None] | None = 
     return dataclasses.field(default=default, metadata={"help": help, "check": check, "static": True})
 
 
+def override(base: type, name: str, default: Any = dataclasses.MISSING, help: str | None = None) -> Any:
+    """Field ``name`` of the fields class ``base`` redeclared by a config that inherits it, with
+    its own default and (when given) its own help text; the check and whether it is static are
+    ``base``'s. Without ``default``, ``base``'s default is kept."""
+    inherited = base.__dataclass_fields__[name]
+    metadata = {**inherited.metadata, **({} if help is None else {"help": help})}
+    return dataclasses.field(
+        default=inherited.default if default is dataclasses.MISSING else default, metadata=metadata
+    )
+
+
 def pytree_config(cls: type) -> type:
     """Freeze ``cls`` and register it as a pytree whose ``hyper`` fields are the leaves."""
     cls = dataclasses.dataclass(frozen=True)(cls)

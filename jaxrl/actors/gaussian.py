@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.config import hyper, one_of, positive, static
+from jaxrl.config import hyper, one_of, override, positive, static
 from jaxrl.networks import MLP
 
 LOG_2PI = np.float32(math.log(2.0 * math.pi))  # a host constant: importing touches no device
@@ -106,9 +106,7 @@ class GaussianActorFields(GaussianStdFields):
 
 def field_with_default(name: str, default: Any) -> Any:
     """The actor field ``name`` with another default, for a learner whose reference differs."""
-    return dataclasses.field(
-        default=default, metadata=GaussianActorFields.__dataclass_fields__[name].metadata
-    )
+    return override(GaussianActorFields, name, default)
 
 
 def squashed(u: jax.Array, squash: str) -> jax.Array:

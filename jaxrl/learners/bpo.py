@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.actors import gaussian
-from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.config import hyper, non_negative, override, positive, pytree_config
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 from jaxrl.learners.common import ratio_metrics, ratio_of
@@ -66,17 +66,18 @@ LOOP_DEFAULTS = MappingProxyType({"advantages_per_epoch": True, "max_grad_norm":
 
 
 @pytree_config
-class BPOConfig(gaussian.GaussianActorFields):
-    clip_eps: float = hyper(0.3, "bound epsilon: target ratios lie in [1-eps, 1+eps]", positive)
+class BPOConfig(common.RatioFields, gaussian.GaussianActorFields):
+    clip_eps: float = override(
+        common.RatioFields, "clip_eps", help="bound epsilon: target ratios lie in [1-eps, 1+eps]"
+    )
     barrier_lambda: float = hyper(1e-3, "log-barrier weight lambda: the target's temperature", positive)
-    value_cost: float = hyper(0.5, "weight c_v of the value loss", positive)
+    value_cost: float = override(common.RatioFields, "value_cost", 0.5, "weight c_v of the value loss")
     median_cost: float = hyper(0.5, "weight c_m of the median head's smooth pinball loss", positive)
     entropy_cost: float = hyper(0.0, "weight of the entropy bonus", non_negative)
     std_param: str = gaussian.field_with_default("std_param", "global")
     squash: str = gaussian.field_with_default("squash", "clip")
-    policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "policy MLP widths", positive_sizes)
-    value_hidden: tuple[int, ...] = static(
-        (256,) * 5, "value and median MLP widths (each its own network)", positive_sizes
+    value_hidden: tuple[int, ...] = override(
+        common.RatioFields, "value_hidden", help="value and median MLP widths (each its own network)"
     )
 
 

@@ -1,12 +1,13 @@
-"""Pieces the ratio-based learners share: PPO's clipped objective with its value loss and
-diagnostics, the bound on log-ratios, and the separate value network of the learners whose actor
-is not Gaussian. Each learner composes these inside its own ``loss``; what the ratio is (a
-Gaussian's, a CFM-loss difference, a chain step's) and how advantages are weighted stay in the
-learner.
+"""Pieces the ratio-based learners share: the config fields every one of them declares, PPO's
+clipped objective with its value loss and diagnostics, the bound on log-ratios, and the separate
+value network of the learners whose actor is not Gaussian. Each learner composes these inside its
+own ``loss``; what the ratio is (a Gaussian's, a CFM-loss difference, a chain step's) and how
+advantages are weighted stay in the learner.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -14,8 +15,29 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxrl.config import hyper, positive, positive_sizes, static
 from jaxrl.learners.base import Batch
 from jaxrl.networks import MLP
+
+
+@dataclasses.dataclass(frozen=True)
+class RatioFields:
+    """The config fields of every ratio-based learner: the ratio's bound, the value loss's weight
+    and the two networks' widths (Playground's PPO defaults). A learner's config inherits them and
+    redeclares (:func:`jaxrl.config.override`) those whose default or meaning is its own."""
+
+    clip_eps: float = hyper(0.3, "PPO clip range epsilon", positive)
+    value_cost: float = hyper(0.25, "weight of the value loss", positive)
+    policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "policy MLP widths", positive_sizes)
+    value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOFields(RatioFields):
+    """:class:`RatioFields` and the per-minibatch advantage standardisation (:func:`advantages`)
+    of the PPO-style learners."""
+
+    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
 
 
 def standardize(advantage: jax.Array) -> jax.Array:

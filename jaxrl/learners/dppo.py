@@ -63,15 +63,16 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.actors import chain, diffusion, flow
-from jaxrl.config import hyper, one_of, positive, positive_sizes, pytree_config, static, unit_interval
+from jaxrl.config import hyper, one_of, override, positive, pytree_config, static, unit_interval
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 
 
 @pytree_config
-class DPPOConfig:
-    clip_eps: float = hyper(0.2, "PPO clip range of every denoising step's ratio", positive)
-    value_cost: float = hyper(0.25, "weight of the value loss", positive)
+class DPPOConfig(common.PPOFields):
+    clip_eps: float = override(
+        common.PPOFields, "clip_eps", 0.2, "PPO clip range of every denoising step's ratio"
+    )
     min_std: float = hyper(0.05, "floor of every denoising step's std (exploration)", positive)
     noise_clip: float = hyper(3.0, "sampling noise clipped to +- this many stds", positive)
     x0_clip: float = hyper(3.0, "denoised action estimate clipped to +- this (pre-squash)", positive)
@@ -82,9 +83,9 @@ class DPPOConfig:
     log_prob_max: float = hyper(2.0, "upper clamp of every element's log-density")
     denoising_steps: int = static(10, "denoising steps K", positive)
     schedule: str = static("ddpm", "step schedule", one_of(*diffusion.SCHEDULES))
-    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
-    policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "noise-predictor MLP widths", positive_sizes)
-    value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
+    policy_hidden: tuple[int, ...] = override(
+        common.PPOFields, "policy_hidden", help="noise-predictor MLP widths"
+    )
 
 
 def step_weights(num_steps: int, discount: jax.Array) -> jax.Array:

@@ -58,7 +58,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.actors import flow
-from jaxrl.config import hyper, one_of, positive, positive_sizes, pytree_config, static
+from jaxrl.config import hyper, one_of, override, positive, pytree_config, static
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 from jaxrl.networks import octave_time_embedding
@@ -69,9 +69,8 @@ LOOP_DEFAULTS = MappingProxyType({"learning_rate": 3e-4})
 
 
 @pytree_config
-class FPOConfig:
-    clip_eps: float = hyper(0.05, "PPO clip range on the CFM-loss ratio", positive)
-    value_cost: float = hyper(0.25, "weight of the value loss", positive)
+class FPOConfig(common.PPOFields):
+    clip_eps: float = override(common.PPOFields, "clip_eps", 0.05, "PPO clip range on the CFM-loss ratio")
     num_draws: int = static(8, "(t, eps) draws stored per action (N)", positive)
     flow_steps: int = static(10, "Euler steps of the sampler (K)", positive)
     loss_form: str = static(
@@ -81,9 +80,7 @@ class FPOConfig:
         "grid", "where the draws' t lie: the Euler grid or uniform in [0, 1]", one_of(*TIME_DRAWS)
     )
     output_scale: float = hyper(0.25, "multiplier on the velocity network's output", positive)
-    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
-    policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "velocity MLP widths", positive_sizes)
-    value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
+    policy_hidden: tuple[int, ...] = override(common.PPOFields, "policy_hidden", help="velocity MLP widths")
 
 
 def time_embedding(t: jax.Array) -> jax.Array:

@@ -58,40 +58,25 @@ import dataclasses
 from collections.abc import Sequence
 from types import MappingProxyType
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from jaxrl.actors import flow, gaussian
-from jaxrl.actors.diffusion import cosine_alpha_bar
+from jaxrl.actors import decoder, gaussian
 from jaxrl.config import (
     TrainConfig,
     hyper,
     non_negative,
-    one_of,
+    override,
     positive,
     positive_sizes,
     pytree_config,
     static,
-    unit_interval,
 )
 from jaxrl.learners import common
-from jaxrl.learners.base import (
-    Batch,
-    Learner,
-    LearnerFactory,
-    MinibatchSGD,
-    Phase,
-    PhaseContext,
-    PhaseResult,
-)
-from jaxrl.networks import MLP, octave_time_embedding
+from jaxrl.learners.base import Batch, Learner, LearnerFactory, Phase, PhaseContext, PhaseResult
 
-DECODERS = ("flow", "diffusion")
 STD_BOUNDS = (1e-3, 10.0)
-TIME_FREQUENCIES = 4  # time embedding cos(t 2^k), sin(t 2^k), k = 0..3
 STAGE_SHARES = (2, 2, 1, 1)  # the reference's stages of 60M, 60M, 30M and 30M steps
 LOOP_DEFAULTS = MappingProxyType({"total_steps": 180_000_000})
 # The CPU preset: the 1.5M steps toy/pointmass learns in (stages of 0.5M, 0.5M, 0.25M, 0.25M);
@@ -116,140 +101,21 @@ def stage_sizes(value: Sequence[int]) -> str | None:
 
 
 @pytree_config
-class GoRLConfig(gaussian.GaussianStdFields):
-    decoder: str = static("flow", "decoder: a flow or a DDIM diffusion model", one_of(*DECODERS))
+class GoRLConfig(decoder.DecoderFields, common.PPOFields, gaussian.GaussianStdFields):
     clip_eps_first: float = hyper(0.15, "PPO clip range on the latent's ratio in stage 0", positive)
-    clip_eps: float = hyper(0.3, "PPO clip range on the latent's ratio after stage 0", positive)
+    clip_eps: float = override(
+        common.PPOFields, "clip_eps", help="PPO clip range on the latent's ratio after stage 0"
+    )
     z_reg_first: float = hyper(5e-4, "latent regulariser weight in stage 0", non_negative)
     z_reg: float = hyper(1e-3, "latent regulariser weight after stage 0", non_negative)
     grad_clip_first: float = hyper(0.5, "gradient-norm clip in stage 0 (with --max-grad-norm)", positive)
     grad_clip: float = hyper(1.0, "gradient-norm clip after stage 0 (with --max-grad-norm)", positive)
     entropy_cost: float = hyper(1e-2, "weight of the latent's entropy bonus", non_negative)
-    value_cost: float = hyper(0.25, "weight of the value loss", positive)
-    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
-    policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "encoder MLP widths", positive_sizes)
-    value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
-    decoder_hidden: tuple[int, ...] = static((64, 64, 64, 64), "decoder MLP widths", positive_sizes)
-    decoder_steps: int = static(10, "flow Euler steps / diffusion schedule length", positive)
+    policy_hidden: tuple[int, ...] = override(common.PPOFields, "policy_hidden", help="encoder MLP widths")
     stage_steps: tuple[int, ...] = static(
         (), "environment steps of each stage (none given: the budget in the reference's shares)", stage_sizes
     )
     refit_unrolls: int = static(320, "segments per environment collected for a decoder refit", positive)
-    refit_samples: int = static(10_000_000, "pairs (at most) a decoder refit uses", positive)
-    refit_validation: float = static(0.1, "share of the refit pairs held out", unit_interval)
-    refit_epochs: int = static(50, "decoder refit epochs", positive)
-    refit_batch: int = static(8192, "decoder refit minibatch size", positive)
-    refit_patience: int = static(20, "epochs without held-out improvement before updates stop", positive)
-    refit_draws: int = static(8, "(noise, time) draws per pair in the decoder's loss", positive)
-    refit_learning_rate: float = hyper(3e-4, "decoder refit Adam learning rate", positive)
-
-
-class DecoderField(nn.Module):
-    """g_phi's network: an MLP (SiLU) on [observation, x, cos(t 2^k), sin(t 2^k)]."""
-
-    hidden: Sequence[int]
-    out: int
-
-    @nn.compact
-    def __call__(self, obs: jax.Array, x: jax.Array, t: jax.Array) -> jax.Array:
-        embedding = octave_time_embedding(jnp.broadcast_to(t, x.shape[:-1]), TIME_FREQUENCIES)
-        features = jnp.concatenate([obs, x, embedding], axis=-1)
-        return MLP(self.hidden, self.out, activation=nn.silu)(features)
-
-
-def alpha_bars(num_steps: int) -> jax.Array:
-    """ab_j for j = 0..K-1 (ab_0 = 1), the cosine schedule's first K entries."""
-    return jnp.asarray(cosine_alpha_bar(num_steps)[:num_steps], jnp.float32)
-
-
-def ddim_decode(predict_noise, z: jax.Array, num_steps: int) -> jax.Array:
-    """K - 1 deterministic DDIM updates j = K-1 -> 0 from x = z; ``predict_noise(x, t)``."""
-    ab = alpha_bars(num_steps)
-
-    def step(x, j):
-        eps = predict_noise(x, j / num_steps)
-        x0 = (x - jnp.sqrt(1.0 - ab[j]) * eps) / jnp.sqrt(ab[j])
-        return jnp.sqrt(ab[j - 1]) * x0 + jnp.sqrt(1.0 - ab[j - 1]) * eps, None
-
-    return jax.lax.scan(step, z, jnp.arange(num_steps - 1, 0, -1))[0]
-
-
-def init_decoder(key: jax.Array, observation_size: int, action_size: int, config: GoRLConfig):
-    dummy = (jnp.zeros((1, observation_size)), jnp.zeros((1, action_size)), jnp.zeros(1))
-    return DecoderField(config.decoder_hidden, action_size).init(key, *dummy)
-
-
-def decoder_loss(decoder, pairs, key: jax.Array, config: GoRLConfig) -> jax.Array:
-    """The decoder's mean loss over ``refit_draws`` (noise, time) draws per (s, a) pair: CFM's
-    velocity regression (flow) or the noise regression (diffusion)."""
-    obs, target = pairs
-    action_size = target.shape[-1]
-    field = DecoderField(config.decoder_hidden, action_size)
-    time_key, noise_key = jax.random.split(key)
-    draws = (target.shape[0], config.refit_draws)
-    noise = jax.random.normal(noise_key, (*draws, action_size))
-    obs = jnp.broadcast_to(obs[:, None], (*draws, obs.shape[-1]))
-    target = target[:, None]
-    if config.decoder == "flow":
-        t = jax.random.uniform(time_key, draws)
-        velocity = field.apply(decoder, obs, flow.interpolate(target, noise, t), t)
-        return jnp.mean(flow.cfm_loss(velocity, target, noise, t, "velocity"))
-    j = jax.random.randint(time_key, draws, 0, config.decoder_steps)
-    ab = alpha_bars(config.decoder_steps)[j][..., None]
-    x = jnp.sqrt(ab) * target + jnp.sqrt(1.0 - ab) * noise
-    predicted = field.apply(decoder, obs, x, j / config.decoder_steps)
-    return jnp.mean((predicted - noise) ** 2)
-
-
-def fit_decoder(sgd: MinibatchSGD, key: jax.Array, pairs, config: GoRLConfig):
-    """A fresh decoder fitted by ``sgd`` on a random subset of ``pairs`` (normalised s,
-    pre-tanh a), with a held-out split and early stopping; returns the best held-out decoder and
-    the held-out losses of the fresh decoder and of the best one."""
-    total = pairs[0].shape[0]
-    samples = min(config.refit_samples, total)
-    held_out = max(1, int(samples * config.refit_validation))
-    train = samples - held_out
-    batch = min(config.refit_batch, train)
-    held_batch = min(batch, held_out)
-    subset_key, init_key, epochs_key, held_key = jax.random.split(key, 4)
-    chosen = jax.random.permutation(subset_key, total)[:samples]
-    train_rows = chosen[held_out:]
-    held_rows = chosen[: held_out // held_batch * held_batch].reshape(-1, held_batch)
-    optimizer = optax.adam(config.refit_learning_rate)
-
-    def objective(decoder, minibatch, key):
-        loss = decoder_loss(decoder, minibatch, key, config)
-        return loss, {"decoder_loss": loss}
-
-    def held_out_loss(decoder):  # the same draws every epoch: losses compare
-        keys = jax.random.split(held_key, held_rows.shape[0])
-        rows_loss = lambda inputs: decoder_loss(  # noqa: E731
-            decoder, jax.tree.map(lambda x: x[inputs[0]], pairs), inputs[1], config
-        )
-        return jnp.mean(jax.lax.map(rows_loss, (held_rows, keys)))
-
-    def epoch(carry, key):
-        decoder, opt_state, best, best_loss, waited = carry
-        order_key, step_key = jax.random.split(key)
-        order = jax.random.permutation(order_key, train)[: train // batch * batch]
-        rows = train_rows[order].reshape(-1, batch)
-        updated, updated_state, _ = sgd(objective, optimizer, decoder, opt_state, pairs, rows, step_key)
-        active = waited < config.refit_patience
-        decoder, opt_state = jax.tree.map(
-            lambda new, old: jnp.where(active, new, old), (updated, updated_state), (decoder, opt_state)
-        )
-        loss = held_out_loss(decoder)
-        better = loss < best_loss
-        best = jax.tree.map(lambda new, old: jnp.where(better, new, old), decoder, best)
-        waited = jnp.where(better, 0, waited + 1)
-        return (decoder, opt_state, best, jnp.minimum(loss, best_loss), waited), loss
-
-    decoder = init_decoder(init_key, pairs[0].shape[-1], pairs[1].shape[-1], config)
-    initial_loss = held_out_loss(decoder)
-    start = (decoder, optimizer.init(decoder), decoder, initial_loss, jnp.zeros((), jnp.int32))
-    epoch_keys = jax.random.split(epochs_key, config.refit_epochs)
-    (_, _, best, best_loss, _), _ = jax.lax.scan(epoch, start, epoch_keys)
-    return best, initial_loss, best_loss
 
 
 def stage_iterations(config: TrainConfig) -> tuple[int, ...]:
@@ -265,21 +131,13 @@ def stage_iterations(config: TrainConfig) -> tuple[int, ...]:
 def make(observation_size: int, action_size: int) -> Learner:
     model = gaussian.actor_critic(observation_size, action_size)
 
-    def field(config: GoRLConfig) -> DecoderField:
-        return DecoderField(config.decoder_hidden, action_size)
-
     def init_aux(key: jax.Array, config: GoRLConfig):
-        decoder = init_decoder(key, observation_size, action_size, config)
-        return {"stage": jnp.zeros((), jnp.int32), "decoder": decoder}
+        fresh = decoder.init(key, observation_size, action_size, config)
+        return {"stage": jnp.zeros((), jnp.int32), "decoder": fresh}
 
     def decode(aux, obs, z, config: GoRLConfig) -> jax.Array:
         """The pre-tanh action: z in stage 0, g_phi(s, z) after."""
-        network = lambda x, t: field(config).apply(aux["decoder"], obs, x, t)  # noqa: E731
-        if config.decoder == "flow":
-            decoded = flow.euler_sample(network, z, config.decoder_steps)
-        else:
-            decoded = ddim_decode(network, z, config.decoder_steps)
-        return jnp.where(aux["stage"] == 0, z, decoded)
+        return jnp.where(aux["stage"] == 0, z, decoder.decode(aux["decoder"], obs, z, config))
 
     def distribution(params, obs, config: GoRLConfig):
         mean, std = model.distribution(params, obs, config)
@@ -331,9 +189,9 @@ def make(observation_size: int, action_size: int) -> Learner:
         )
         obs = context.observe(context.obs_stats, trajectories.obs.reshape(-1, observation_size))
         pairs = (obs, trajectories.extras["raw_action"].reshape(-1, action_size))
-        decoder, _, _ = fit_decoder(context.sgd, fit_key, pairs, config)
+        fitted, _, _ = decoder.fit(context.sgd, fit_key, pairs, config)
         params = context.init_params(encoder_key)
-        aux = {"stage": context.aux["stage"] + 1, "decoder": decoder}
+        aux = {"stage": context.aux["stage"] + 1, "decoder": fitted}
         return PhaseResult(params, context.init_opt_state(params), aux, context.obs_stats, env_state)
 
     phases = (Phase(stage_iterations, next_stage),)

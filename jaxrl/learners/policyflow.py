@@ -53,7 +53,6 @@ What was measured: ``docs/learners/policyflow.md``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from types import MappingProxyType
 
@@ -61,14 +60,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.actors import gaussian
+from jaxrl.config import hyper, non_negative, override, positive, pytree_config, static
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 from jaxrl.networks import MLP
 
 LOG_STD_BOUNDS = (-5.0, 2.0)
 FLOW_STEPS = 10
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 FOURIER_SCALE = 16.0
 LOOP_DEFAULTS = MappingProxyType(
     {
@@ -88,17 +87,20 @@ LOOP_DEFAULTS = MappingProxyType(
 
 
 @pytree_config
-class PolicyFlowConfig:
-    clip_eps: float = hyper(0.2, "PPO clip range on the velocity-change ratio", positive)
+class PolicyFlowConfig(common.PPOFields):
+    clip_eps: float = override(
+        common.PPOFields, "clip_eps", 0.2, "PPO clip range on the velocity-change ratio"
+    )
     entropy_weight: float = hyper(0.01, "weight w_g of the Gaussian entropy bonus", non_negative)
     brownian_weight: float = hyper(0.01, "weight w_b of the Brownian regulariser", non_negative)
-    value_cost: float = hyper(1.0, "weight of the clipped value loss", positive)
+    value_cost: float = override(common.PPOFields, "value_cost", 1.0, "weight of the clipped value loss")
     value_clip: float = hyper(0.2, "bound on V - V_old in the value loss", positive)
     initial_std: float = hyper(1.0, "the action noise's initial scale sigma", positive)
-    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
     embedding_size: int = static(64, "width of the time and observation embedding", positive)
-    policy_hidden: tuple[int, ...] = static((256, 128, 64), "velocity MLP widths", positive_sizes)
-    value_hidden: tuple[int, ...] = static((256, 128, 64), "value MLP widths", positive_sizes)
+    policy_hidden: tuple[int, ...] = override(
+        common.PPOFields, "policy_hidden", (256, 128, 64), "velocity MLP widths"
+    )
+    value_hidden: tuple[int, ...] = override(common.PPOFields, "value_hidden", (256, 128, 64))
 
 
 class VelocityField(nn.Module):
@@ -124,13 +126,9 @@ def noise_std(params) -> jax.Array:
     return jnp.exp(jnp.clip(params["log_std"], *LOG_STD_BOUNDS))
 
 
-def gaussian_log_prob(x: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
-    return jnp.sum(-0.5 * ((x - mean) / std) ** 2 - jnp.log(std) - HALF_LOG_2PI, axis=-1)
-
-
 def velocity_log_ratio(noise, velocity_change, std, old_log_prob) -> jax.Array:
     """log rho = sum_d log N(n_d; dv_d, sigma_d) - log N(n; 0, sigma_old)."""
-    return gaussian_log_prob(noise, velocity_change, std) - old_log_prob
+    return gaussian.gaussian_log_prob(noise, velocity_change, std) - old_log_prob
 
 
 def gaussian_kl(velocity_change, std, old_std) -> jax.Array:
@@ -186,8 +184,8 @@ def make(observation_size: int, action_size: int) -> Learner:
         flowed = integrate(velocity(params, obs, config), z)
         std = noise_std(params)
         noise = std * jax.random.normal(noise_key, flowed.shape)
-        zero = jnp.zeros_like(noise)
-        extras = {"z": z, "flowed": flowed, "noise": noise, "log_prob": gaussian_log_prob(noise, zero, std)}
+        log_prob = gaussian.gaussian_log_prob(noise, jnp.zeros_like(noise), std)
+        extras = {"z": z, "flowed": flowed, "noise": noise, "log_prob": log_prob}
         return flowed + noise, extras
 
     def act_deterministic(params, aux, obs, config: PolicyFlowConfig):
@@ -203,7 +201,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         log_ratio = velocity_log_ratio(extras["noise"], new - old, std, extras["log_prob"])
         advantage = common.advantages(batch, config.normalize_advantage)
         policy_loss = common.clipped_surrogate(log_ratio, advantage, config.clip_eps)
-        entropy = jnp.sum(jnp.log(std) + HALF_LOG_2PI + 0.5)
+        entropy = jnp.sum(jnp.log(std) + 0.5 * gaussian.LOG_2PI + 0.5)
         brownian = brownian_penalty(new, old, x_t, t)
         values = critic.value(params, batch.obs, config)
         clipped = batch.value + jnp.clip(values - batch.value, -config.value_clip, config.value_clip)

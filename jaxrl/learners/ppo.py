@@ -21,19 +21,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jaxrl.actors import gaussian
-from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.config import hyper, non_negative, pytree_config
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 
 
 @pytree_config
-class PPOConfig(gaussian.GaussianActorFields):
-    clip_eps: float = hyper(0.3, "PPO clip range epsilon", positive)
+class PPOConfig(common.PPOFields, gaussian.GaussianActorFields):
     entropy_cost: float = hyper(1e-2, "weight of the entropy bonus", non_negative)
-    value_cost: float = hyper(0.25, "weight of the value loss", positive)
-    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
-    policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "policy MLP widths", positive_sizes)
-    value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
 
 
 def make(observation_size: int, action_size: int) -> Learner:

@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.actors import chain, flow
-from jaxrl.config import hyper, non_negative, positive, positive_sizes, pytree_config, static
+from jaxrl.config import hyper, non_negative, override, positive, pytree_config, static
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 from jaxrl.networks import MLP, time_embedding
@@ -70,18 +70,19 @@ HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)
 
 
 @pytree_config
-class ReinFlowConfig:
-    clip_eps: float = hyper(0.05, "PPO clip range on the chain-likelihood ratio", positive)
+class ReinFlowConfig(common.PPOFields):
+    clip_eps: float = override(
+        common.PPOFields, "clip_eps", 0.05, "PPO clip range on the chain-likelihood ratio"
+    )
     entropy_cost: float = hyper(0.03, "weight of the chain's per-element entropy", non_negative)
-    value_cost: float = hyper(0.25, "weight of the value loss", positive)
     min_noise: float = hyper(0.10, "smallest std of a step's injected noise", positive)
     max_noise: float = hyper(0.24, "largest std of a step's injected noise", positive)
     log_prob_min: float = hyper(-1.0, "lower clamp of the per-element chain log-probability")
     log_prob_max: float = hyper(1.0, "upper clamp of the per-element chain log-probability")
     flow_steps: int = static(4, "Euler steps K", positive)
-    normalize_advantage: bool = static(True, "standardise advantages per minibatch")
-    policy_hidden: tuple[int, ...] = static((32, 32, 32, 32), "velocity and noise MLP widths", positive_sizes)
-    value_hidden: tuple[int, ...] = static((256,) * 5, "value MLP widths", positive_sizes)
+    policy_hidden: tuple[int, ...] = override(
+        common.PPOFields, "policy_hidden", help="velocity and noise MLP widths"
+    )
 
 
 class NoiseScale(nn.Module):

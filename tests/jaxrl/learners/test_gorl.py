@@ -11,6 +11,7 @@ import pytest
 
 import jaxrl
 from experiments import train
+from jaxrl.actors import decoder as gorl_decoder
 from jaxrl.learners import gorl
 from jaxrl.optim import minibatch_sgd
 from jaxrl.training import build
@@ -39,7 +40,7 @@ def later_stage(aux):
     return {**aux, "stage": jnp.ones((), jnp.int32)}
 
 
-@pytest.mark.parametrize("decoder", gorl.DECODERS)
+@pytest.mark.parametrize("decoder", gorl_decoder.DECODERS)
 def test_stage_zero_acts_with_tanh_of_the_latent(gorl_config, decoder):
     config = gorl_config(decoder)
     _, learner, loop = build(config)
@@ -54,7 +55,7 @@ def test_stage_zero_acts_with_tanh_of_the_latent(gorl_config, decoder):
     )
 
 
-@pytest.mark.parametrize("decoder", gorl.DECODERS)
+@pytest.mark.parametrize("decoder", gorl_decoder.DECODERS)
 def test_decoders_are_deterministic_maps_of_the_latent(gorl_config, decoder):
     config = gorl_config(decoder)
     _, learner, loop = build(config)
@@ -71,13 +72,13 @@ def test_decoders_are_deterministic_maps_of_the_latent(gorl_config, decoder):
     np.testing.assert_array_equal(deterministic(), deterministic())
 
 
-@pytest.mark.parametrize("decoder", gorl.DECODERS)
+@pytest.mark.parametrize("decoder", gorl_decoder.DECODERS)
 def test_refit_lowers_the_held_out_loss(gorl_config, decoder):
     settings = dict(refit_samples=2048, refit_batch=128, refit_epochs=20, refit_patience=20)
     config = gorl_config(decoder, refit_learning_rate=3e-3, **settings)
     obs = jax.random.normal(jax.random.PRNGKey(0), (2048, 3))
     actions = jnp.stack([jnp.sin(2.0 * obs[:, 0]), obs[:, 1] * obs[:, 2]], axis=-1)
-    fit = jax.jit(lambda key: gorl.fit_decoder(minibatch_sgd, key, (obs, actions), config.learner))
+    fit = jax.jit(lambda key: gorl_decoder.fit(minibatch_sgd, key, (obs, actions), config.learner))
     _, initial, best = fit(jax.random.PRNGKey(1))
     assert float(best) < 0.8 * float(initial), (initial, best)
 

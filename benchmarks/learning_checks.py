@@ -4,7 +4,7 @@
     python -m benchmarks.learning_checks --algos ppo fpo --checks pointmass
 
 These runs train long enough to prove that a learner learns well, so they live here rather than
-in the test suite, which keeps one short learning smoke per learner (``tests/test_learning.py``).
+in the test suite, which keeps one short PPO smoke (``tests/jaxrl/test_learning.py``).
 ``pointmass``: every learner must reach a return of 80 on ``toy/pointmass`` within its budget (a
 random policy scores about 5-10; holding the target from a random start about 90). ``cartpole``:
 PPO with the CPU preset must go from below 400 (a random policy scores about 150-250) to at

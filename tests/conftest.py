@@ -19,9 +19,8 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # set once, by the controller
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxrl-tests-jax-cache-")
     os.environ["JAXRL_TESTS_OWN_CACHE"] = "1"
 
-from tiny import LEARNER_TINY, TINY  # noqa: E402
-
 import jaxrl  # noqa: E402
+from tests.tiny import LEARNER_TINY, TINY  # noqa: E402
 
 
 def pytest_sessionfinish(session):

@@ -6,9 +6,9 @@ import json
 import math
 
 import pytest
-from tiny import TINY
 
 from benchmarks import scaling_recipe
+from tests.tiny import TINY
 
 
 def namespace(**changes):

@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import tiny
 
+from experiments import evaluate, train
 from jaxrl.loggers import read_tensorboard
+from tests import tiny
+from tests.oneline import refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = tiny.flags()
@@ -25,8 +27,8 @@ def cli(script, *args):
     )
 
 
-@pytest.mark.parametrize("algo", ["ppo", "bpo"])
-def test_train_resume_evaluate(tmp_path, algo):
+def test_train_resume_evaluate(tmp_path):
+    algo = "ppo"
     run_dir = tmp_path / "run"
     trained = cli(
         "train", "--algo", algo, *TINY, "--total-steps", "1024", "--seeds", "2", "--run-dir", str(run_dir),
@@ -84,11 +86,8 @@ def test_train_resume_evaluate(tmp_path, algo):
         ([*TINY, "--num-devices", "3"], "--num-devices=3"),
     ],
 )
-def test_train_rejects_invalid_input_with_one_line(args, message):
-    result = cli("train", *args)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
+def test_train_rejects_invalid_input_with_one_line(args, message, capsys):
+    assert message in refusal(capsys, train, args)
 
 
 @pytest.mark.parametrize(
@@ -99,11 +98,8 @@ def test_train_rejects_invalid_input_with_one_line(args, message):
         (["--run-dir", ".", "--video-episodes", "0"], "--video-episodes=0"),
     ],
 )
-def test_evaluate_rejects_invalid_input_with_one_line(args, message):
-    result = cli("evaluate", *args)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
+def test_evaluate_rejects_invalid_input_with_one_line(args, message, capsys):
+    assert message in refusal(capsys, evaluate, args)
 
 
 def test_train_refuses_a_run_folder_with_an_invalid_config(tmp_path):

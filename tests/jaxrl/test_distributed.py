@@ -18,10 +18,10 @@ import chex
 import jax
 import numpy as np
 import pytest
-import tiny
 
 from experiments import train
 from jaxrl.training import _restored_run
+from tests import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = tiny.flags(num_evals=4, total_steps=2048)

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import chex
-import tiny
 
 from jaxrl.training import _restored_run
+from tests import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = tiny.flags(num_evals=10, total_steps=5120)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import pytest
-import tiny
 
 import jaxrl
 from experiments import evaluate, train
 from jaxrl import runlock, runlog
 from jaxrl.runlock import RunFolderBusy
+from tests import tiny
+from tests.oneline import refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = tiny.flags()
@@ -42,16 +43,6 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def env_steps(folder: Path) -> list[int]:
     return [json.loads(line)["env_steps"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
-
-
-def refusal(capsys, script, argv: list[str]) -> str:
-    """The one line on stderr of a command that must exit with code 2."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit:
-        script.main(argv)
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert exit.value.code == 2 and len(lines) == 1, lines
-    return lines[0]
 
 
 def test_rerunning_the_command_continues_the_run(run_dir, capsys):

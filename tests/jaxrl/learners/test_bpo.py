@@ -1,6 +1,5 @@
 """BPO's loss against hand computation, its median head, its loop defaults, and that it learns."""
 
-import hand_computed
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +10,7 @@ from jaxrl.learners import bpo
 from jaxrl.learners.base import Batch
 from jaxrl.networks import MLP
 from jaxrl.registry import make_learner
+from tests import hand_computed
 
 
 def sigmoid(x):

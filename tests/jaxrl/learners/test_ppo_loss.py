@@ -1,4 +1,3 @@
-import hand_computed
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +6,7 @@ from jaxrl.actors import gaussian
 from jaxrl.learners import ppo
 from jaxrl.networks import MLP
 from jaxrl.registry import make_learner
+from tests import hand_computed
 
 
 def test_tanh_normal_log_prob_matches_direct_formula():

@@ -151,6 +151,23 @@ class TrainConfig:
     gae_lambda: float = hyper(0.95, "GAE lambda", unit_interval)
     reward_scaling: float = hyper(10.0, "multiplier on rewards before advantages", positive)
     max_grad_norm: float = hyper(math.inf, "global gradient-norm clip (inf: none)", positive)
+    critic_optimizer: str = static(
+        "shared",
+        "the critic's optimiser: shared with the actor (one learning rate and schedule), or separate"
+        " (its own AdamW at --critic-learning-rate, as fine-tuning references train)",
+        one_of("shared", "separate"),
+    )
+    critic_learning_rate: float = hyper(
+        1e-3, "the critic's learning rate (--critic-optimizer separate)", positive
+    )
+    critic_warmup_iterations: int = static(
+        0,
+        "first iterations in which only the critic trains (needs --critic-optimizer separate)",
+        non_negative,
+    )
+    update_obs_stats: bool = static(
+        True, "take each rollout into the observation statistics (off: they stay as they start)"
+    )
     learner: Any = None
 
     @property
@@ -305,6 +322,11 @@ def validate(config: TrainConfig) -> None:
             f"--num-minibatches={config.num_minibatches} must divide the {segments} segments of an"
             f" iteration (num_envs*num_unrolls) with --minibatch-unit=segment; use"
             f" --minibatch-unit=transition or a divisor"
+        )
+    if config.critic_warmup_iterations and config.critic_optimizer != "separate":
+        raise ConfigError(
+            f"--critic-warmup-iterations={config.critic_warmup_iterations} needs"
+            f" --critic-optimizer=separate: a shared optimiser cannot train the critic alone"
         )
     if config.total_steps < config.steps_per_iteration:
         raise ConfigError(

@@ -75,7 +75,7 @@ def init_state(
     params = learner.init(params_key, config.learner)
     return TrainState(
         params=params,
-        opt_state=optim.make_optimizer(config).init(params),
+        opt_state=optim.make_optimizer(config, critic_keys=learner.critic_keys).init(params),
         aux=learner.init_aux(jax.random.fold_in(params_key, 1), config.learner),
         obs_stats=normalize.RunningStats.zeros(env.observation_size),
         env_state=train_env.reset(env_key),
@@ -178,7 +178,7 @@ def update(
     if learner.max_grad_norm is not None:
         clip = jnp.minimum(clip, learner.max_grad_norm(aux, config.learner))
     fixed = None if config.advantages_per_epoch else advantages(params, stats, trajectories, config)
-    optimizer = optim.make_optimizer(config, clip)
+    optimizer = optim.make_optimizer(config, clip, learner.critic_keys)
     one_epoch = functools.partial(
         epoch, learner, advantages, optimizer, params, aux, stats, trajectories, fixed, config
     )
@@ -197,11 +197,14 @@ def iteration(
     env_state, trajectories = rollout(
         state.params, state.aux, state.obs_stats, state.env_state, rollout_key, config
     )
+    # During critic warm-up the actor's optimiser is closed: only the critic trains.
+    opt_state = optim.open_actor(state.opt_state, state.iteration >= config.critic_warmup_iterations)
     params, opt_state, metrics = update(
-        state.params, state.opt_state, state.aux, state.obs_stats, trajectories, update_key, config
+        state.params, opt_state, state.aux, state.obs_stats, trajectories, update_key, config
     )
     # The next rollout acts under statistics that include this one's observations.
-    stats = normalize.update(state.obs_stats, trajectories.obs) if config.normalize_obs else state.obs_stats
+    take_in = config.normalize_obs and config.update_obs_stats
+    stats = normalize.update(state.obs_stats, trajectories.obs) if take_in else state.obs_stats
     ended = jnp.maximum(trajectories.terminated, trajectories.truncated)
     metrics = {
         **jax.tree.map(jnp.mean, metrics),
@@ -252,7 +255,7 @@ def run_phase(
         observe=functools.partial(observe, config),
         sgd=optim.minibatch_sgd,
         init_params=lambda key: learner.init(key, config.learner),
-        init_opt_state=optim.make_optimizer(config).init,
+        init_opt_state=optim.make_optimizer(config, critic_keys=learner.critic_keys).init,
     )
     result: PhaseResult = phase.run(context)
     return state._replace(**result._asdict(), key=key)

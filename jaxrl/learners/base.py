@@ -159,6 +159,9 @@ class Learner(NamedTuple):
     # A gradient-norm bound of the learner's own, from its state (GoRL's per-stage clip); the
     # loop clips at the smaller of it and ``max_grad_norm``.
     max_grad_norm: Callable[[Aux, Any], jax.Array] | None = None
+    # The top-level keys of ``params`` that are critics (a separate critic optimiser trains them,
+    # critic warm-up trains only them, and a run started from a pre-trained actor keeps them fresh).
+    critic_keys: tuple[str, ...] = ("value",)
 
 
 class LearnerFactory(NamedTuple):

@@ -1,0 +1,72 @@
+"""The loop's fine-tuning settings: a separate critic optimiser with its own learning rate,
+critic warm-up (the actor and its optimiser state do not move), and observation statistics that
+stay as they start."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxrl
+from jaxrl.optim import adapt_learning_rate, learning_rate_of, make_optimizer
+from jaxrl.training import build
+
+
+def run(config, iterations: int):
+    _, learner, loop = build(config)
+    state = loop.init(jax.random.PRNGKey(0), config)
+    states = [state]
+    for _ in range(iterations):
+        state, _ = loop.iteration(state, config)
+        states.append(state)
+    return learner, states
+
+
+def actor(learner, params):
+    return {k: v for k, v in params.items() if k not in learner.critic_keys}
+
+
+def critic(learner, params):
+    return {k: v for k, v in params.items() if k in learner.critic_keys}
+
+
+@pytest.mark.parametrize("algo", ["ppo", "bpo"])
+def test_during_critic_warmup_only_the_critic_trains(tiny_config, algo):
+    config = tiny_config(algo, critic_optimizer="separate", critic_warmup_iterations=2)
+    learner, states = run(config, 3)
+    first, warmed, trained = states[0], states[2], states[3]
+    chex.assert_trees_all_equal(actor(learner, warmed.params), actor(learner, first.params))
+    assert not jnp.allclose(critic(learner, warmed.params)["value"]["params"]["Dense_0"]["kernel"],
+                            critic(learner, first.params)["value"]["params"]["Dense_0"]["kernel"])  # fmt: skip
+    moved = jax.tree.map(
+        lambda a, b: bool(jnp.any(a != b)), actor(learner, trained.params), actor(learner, warmed.params)
+    )
+    assert any(jax.tree.leaves(moved))  # the gate opens after the warm-up
+
+
+def test_the_critic_learns_at_its_own_rate(tiny_config):
+    config = tiny_config(critic_optimizer="separate", learning_rate=1e-3)
+    config = config.replace(critic_learning_rate=0.0)  # past validation: a zero rate must hold the critic
+    learner, states = run(config, 1)
+    chex.assert_trees_all_equal(critic(learner, states[1].params), critic(learner, states[0].params))
+    assert float(learning_rate_of(states[1].opt_state)) == pytest.approx(1e-3)
+
+
+def test_the_kl_rule_steps_the_actors_rate_with_a_separate_critic(tiny_config):
+    config = tiny_config(critic_optimizer="separate", lr_schedule="kl_adaptive", learning_rate=1e-3)
+    state = make_optimizer(config).init({"policy": jnp.zeros(3), "value": jnp.zeros(2)})
+    assert float(learning_rate_of(adapt_learning_rate(state, jnp.float32(0.03), 0.01))) == pytest.approx(
+        1e-3 / 1.5
+    )
+
+
+def test_fixed_observation_statistics_stay_as_they_start(tiny_config):
+    _, states = run(tiny_config(update_obs_stats=False), 2)
+    chex.assert_trees_all_equal(states[2].obs_stats, states[0].obs_stats)
+
+
+def test_warmup_without_a_separate_critic_is_refused():
+    with pytest.raises(
+        jaxrl.ConfigError, match="--critic-warmup-iterations=2 needs --critic-optimizer=separate"
+    ):
+        jaxrl.make_config("ppo", critic_warmup_iterations=2)

@@ -41,9 +41,11 @@ def make(
     name: str,
     episode_length: int | None = None,
     action_repeat: int | None = None,
+    action_chunk: int = 1,
     **overrides: Any,
 ) -> EpisodeWrapper:
-    """Make environment ``name`` with a time limit (in environment steps) and action repeat.
+    """Make environment ``name`` with a time limit (in environment steps), action repeat and
+    action chunks (:class:`~envs.wrappers.EpisodeWrapper`).
 
     Defaults come from the task (1000 steps for DM Control and Brax). Other keyword arguments go
     to the backend: Playground's config (``impl="warp"``, ``ctrl_dt``...), Brax's
@@ -59,4 +61,4 @@ def make(
     episode_length = env.episode_length if episode_length is None else episode_length
     if action_repeat is None:
         action_repeat = getattr(env, "default_action_repeat", 1)
-    return EpisodeWrapper(env, episode_length=episode_length, action_repeat=action_repeat)
+    return EpisodeWrapper(env, episode_length, action_repeat, action_chunk)

@@ -13,6 +13,7 @@ nothing about policies or learning.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,38 +26,52 @@ from envs.core import Env, State
 
 class EpisodeWrapper:
     """Repeats each action ``action_repeat`` times and truncates after ``episode_length``
-    environment steps (counted before action repeat, as Brax counts them)."""
+    environment steps (counted before action repeat, as Brax counts them).
 
-    def __init__(self, env: Env, episode_length: int, action_repeat: int = 1):
+    With ``action_chunk`` C > 1 a policy step is a chunk of C actions (the policy's action has
+    C times the task's size, action after action), executed in sequence, each repeated
+    ``action_repeat`` times, their rewards summed: the action chunks of DPPO's and ReinFlow's
+    fine-tuning (their ``act_steps``). Reward after a termination within a step is not earned.
+    """
+
+    def __init__(self, env: Env, episode_length: int, action_repeat: int = 1, action_chunk: int = 1):
         self.env = env
         self.episode_length = episode_length
         self.action_repeat = action_repeat
+        self.action_chunk = action_chunk
         self.observation_size = env.observation_size
-        self.action_size = env.action_size
+        self.action_size = env.action_size * action_chunk
+
+    @property
+    def steps_per_action(self) -> int:
+        """Environment steps one policy action takes (its chunk, each action repeated)."""
+        return self.action_repeat * self.action_chunk
+
+    @property
+    def policy_steps(self) -> int:
+        """Policy steps of a whole episode: the time limit in policy steps, rounded up."""
+        return math.ceil(self.episode_length / self.steps_per_action)
 
     def reset(self, key: jax.Array) -> State:
         state = self.env.reset(key)
         return state._replace(info={**state.info, "steps": jnp.int32(0)})
 
     def step(self, state: State, action: jax.Array) -> State:
-        def repeat(carry, _):
+        def repeat(carry, action):
             inner, total_reward = carry
             inner = self.env.step(inner, action)
             # Reward after a termination within the repeat is not earned.
             total_reward = total_reward + jnp.where(inner.terminated > 0, 0.0, 1.0) * inner.reward
             return (inner, total_reward), None
 
-        def first(inner):
-            inner = self.env.step(inner, action)
-            return inner, inner.reward
-
+        # Every environment step's action: each of the chunk's, action_repeat times.
+        actions = jnp.repeat(action.reshape(self.action_chunk, -1), self.action_repeat, axis=0)
         inner = state._replace(info={k: v for k, v in state.info.items() if k != "steps"})
-        inner, total_reward = first(inner)
-        if self.action_repeat > 1:
-            (inner, total_reward), _ = jax.lax.scan(
-                repeat, (inner, total_reward), None, length=self.action_repeat - 1
-            )
-        steps = state.info["steps"] + self.action_repeat
+        inner = self.env.step(inner, actions[0])
+        total_reward = inner.reward
+        if self.steps_per_action > 1:
+            (inner, total_reward), _ = jax.lax.scan(repeat, (inner, total_reward), actions[1:])
+        steps = state.info["steps"] + self.steps_per_action
         terminated = inner.terminated
         truncated = jnp.where((steps >= self.episode_length) & (terminated == 0), 1.0, 0.0).astype(
             jnp.float32

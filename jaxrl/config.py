@@ -125,6 +125,9 @@ class TrainConfig:
     eval_envs: int = static(128, "episodes per evaluation", positive)
     episode_length: int = static(0, "time limit in environment steps (0: the task's own)", non_negative)
     action_repeat: int = static(1, "times each action is repeated", positive)
+    action_chunk: int = static(
+        1, "actions per policy step, executed in sequence (the policy outputs a chunk)", positive
+    )
     seed: int = static(0, "random seed; member i of --seeds N uses seed+i", non_negative)
     num_seeds: int = static(1, "seeds trained side by side in one program (vmap)", positive)
     num_devices: int = static(0, "devices the environments are split over (0: all)", non_negative)
@@ -181,8 +184,9 @@ class TrainConfig:
 
     @property
     def steps_per_iteration(self) -> int:
-        """Environment steps of one iteration: its transitions times the action repeat."""
-        return self.transitions_per_iteration * self.action_repeat
+        """Environment steps of one iteration: its transitions times the environment steps of one
+        policy action (its chunk, each action repeated)."""
+        return self.transitions_per_iteration * self.action_repeat * self.action_chunk
 
     @property
     def num_iterations(self) -> int:
@@ -331,7 +335,8 @@ def validate(config: TrainConfig) -> None:
     if config.total_steps < config.steps_per_iteration:
         raise ConfigError(
             f"--total-steps={config.total_steps} is less than one iteration"
-            f" ({config.steps_per_iteration} steps = num_envs*num_unrolls*unroll_length*action_repeat)"
+            f" ({config.steps_per_iteration} steps ="
+            f" num_envs*num_unrolls*unroll_length*action_repeat*action_chunk)"
         )
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)

@@ -43,15 +43,9 @@ def from_policy(policy: Callable[[jax.Array, jax.Array], jax.Array]) -> Actor:
     return Actor(start=lambda key: jnp.zeros(()), act=lambda memory, obs, key: policy(obs, key))
 
 
-def control_steps(env: envs.EpisodeWrapper) -> int:
-    """Control steps in an episode that reaches the time limit (environment steps over the
-    action repeat, rounded up)."""
-    return math.ceil(env.episode_length / getattr(env, "action_repeat", 1))
-
-
 def episode_recorder(env: envs.EpisodeWrapper, actor: Actor) -> Callable[[jax.Array, jax.Array], Any]:
     """A jitted ``(keys [E, 2], action_noise) -> (obs, actions, rewards, terminated, running)``,
-    each [E, control_steps, ...]: one episode per key; ``running`` marks the steps taken before
+    each [E, env.policy_steps, ...]: one episode per key; ``running`` marks the steps taken before
     the episode ended (a prefix of each row)."""
 
     def episode(key: jax.Array, action_noise: jax.Array):
@@ -70,7 +64,7 @@ def episode_recorder(env: envs.EpisodeWrapper, actor: Actor) -> Callable[[jax.Ar
             return (stepped, running & ~ended), (state.obs, action, stepped.reward, terminated, running)
 
         carry = (env.reset(reset_key), jnp.bool_(True))
-        _, records = jax.lax.scan(step, carry, jax.random.split(step_key, control_steps(env)))
+        _, records = jax.lax.scan(step, carry, jax.random.split(step_key, env.policy_steps))
         return records
 
     return jax.jit(jax.vmap(episode, in_axes=(0, None)))

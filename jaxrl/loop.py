@@ -17,7 +17,6 @@ live in :mod:`jaxrl.training`.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -267,7 +266,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
     train_env = BatchedEnv(env, config.num_envs)
     # Truncations of one environment are a whole episode apart: with episodes at least one
     # segment long, a segment holds at most one.
-    one_cut_per_segment = math.ceil(env.episode_length / env.action_repeat) >= config.unroll_length
+    one_cut_per_segment = env.policy_steps >= config.unroll_length
     collect = functools.partial(rollout, learner, train_env)
     estimate = functools.partial(advantages, learner, one_cut_per_segment)
     optimise = functools.partial(update, learner, estimate)

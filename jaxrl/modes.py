@@ -19,7 +19,6 @@ and it knows only the toy goal tasks: their ``goals``, ``start_obs``, ``arrival_
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
@@ -82,7 +81,7 @@ def goals_reached(result: TrainResult, episodes: int, seed: int = 0) -> np.ndarr
 
         # The toy goal tasks' physics is their observation: the start state is the start_obs.
         start = env.reset(reset_key)._replace(physics=task.start_obs, obs=task.start_obs)
-        steps = math.ceil(env.episode_length / env.action_repeat)
+        steps = env.policy_steps
         (_, goal), _ = jax.lax.scan(step, (start, jnp.int32(-1)), jax.random.split(run_key, steps))
         return goal
 

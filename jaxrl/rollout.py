@@ -10,7 +10,6 @@ evaluation environment. Nothing here updates parameters or computes advantages.
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -138,7 +137,7 @@ def evaluate(
     reset_all, step_all = vmap_envs(env.reset), vmap_envs(env.step)
     reset_key, act_key = jax.random.split(key)
     env_state = reset_all(jax.random.split(reset_key, config.eval_envs))
-    steps = math.ceil(env.episode_length / env.action_repeat)
+    steps = env.policy_steps
 
     def step(carry, key):
         env_state, total, length, alive = carry

@@ -55,10 +55,18 @@ class TrainResult(NamedTuple):
     config: TrainConfig
 
 
-def build(config: TrainConfig) -> tuple[envs.EpisodeWrapper, Learner, Loop]:
-    env = envs.make(
-        config.env, episode_length=config.episode_length or None, action_repeat=config.action_repeat
+def make_env(config: TrainConfig) -> envs.EpisodeWrapper:
+    """The single environment of a training config: its time limit, action repeat and chunks."""
+    return envs.make(
+        config.env,
+        episode_length=config.episode_length or None,
+        action_repeat=config.action_repeat,
+        action_chunk=config.action_chunk,
     )
+
+
+def build(config: TrainConfig) -> tuple[envs.EpisodeWrapper, Learner, Loop]:
+    env = make_env(config)
     learner = make_learner(config.algo, env.observation_size, env.action_size)
     return env, learner, make_loop(env, learner, config)
 

@@ -26,13 +26,6 @@ import envs
 Policy = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def make_env(config: Any) -> envs.EpisodeWrapper:
-    """The single environment of a training config (its time limit and action repeat)."""
-    return envs.make(
-        config.env, episode_length=config.episode_length or None, action_repeat=config.action_repeat
-    )
-
-
 def episode_runner(env: envs.EpisodeWrapper, policy: Policy) -> Callable[[jax.Array], tuple[Any, int]]:
     """``key -> (physics, length)``: the physics state before every step of one episode (first
     the reset, stacked along a leading time axis of ``length + 1``) and its length in control
@@ -144,7 +137,7 @@ def fps(env: envs.EpisodeWrapper) -> float:
     """Real-time frames per second: one frame per control step of the environment."""
     backend = getattr(env.env, "backend", None)
     dt = getattr(backend, "dt", None)
-    return float(1.0 / (float(dt) * env.action_repeat)) if dt is not None else 20.0
+    return float(1.0 / (float(dt) * env.steps_per_action)) if dt is not None else 20.0
 
 
 def run_frames(
@@ -152,7 +145,7 @@ def run_frames(
 ) -> tuple[np.ndarray, float]:
     """:func:`frames` of the deterministic policy of a run folder's latest checkpoint, and the
     frame rate to play them at."""
-    from jaxrl.training import load_config, load_policy
+    from jaxrl.training import load_config, load_policy, make_env
 
     env = make_env(load_config(run_dir))
     policy = load_policy(run_dir, deterministic=True)

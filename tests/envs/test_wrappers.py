@@ -70,6 +70,23 @@ def test_action_repeat_sums_rewards_and_counts_environment_steps():
     assert int(b.info["steps"]) == 3
 
 
+def test_an_action_chunk_runs_its_actions_in_sequence_each_repeated():
+    single = envs.make("toy/pointmass", episode_length=100)
+    chunked = envs.make("toy/pointmass", episode_length=100, action_repeat=2, action_chunk=3)
+    assert chunked.action_size == 3 * single.action_size and chunked.steps_per_action == 6
+    key, chunk = jax.random.PRNGKey(1), jnp.array([[0.3, -0.2], [-0.5, 0.1], [0.9, 0.4]])
+    a, b = single.reset(key), chunked.reset(key)
+    total = 0.0
+    for action in chunk:
+        for _ in range(2):
+            a = single.step(a, action)
+            total += float(a.reward)
+    b = chunked.step(b, chunk.reshape(-1))
+    np.testing.assert_allclose(float(b.reward), total, rtol=1e-5)
+    np.testing.assert_allclose(b.obs, a.obs, rtol=1e-6)
+    assert int(b.info["steps"]) == 6 and chunked.policy_steps == 17  # ceil(100 / 6)
+
+
 def test_unknown_name_lists_closest_valid_names():
     with pytest.raises(ValueError, match="CartpoleBalance"):
         envs.make("cartpole_balance")

@@ -70,3 +70,11 @@ def test_warmup_without_a_separate_critic_is_refused():
         jaxrl.ConfigError, match="--critic-warmup-iterations=2 needs --critic-optimizer=separate"
     ):
         jaxrl.make_config("ppo", critic_warmup_iterations=2)
+
+
+def test_a_learner_trains_on_action_chunks(tiny_config):
+    config = tiny_config(action_chunk=2)
+    assert config.steps_per_iteration == 2 * config.transitions_per_iteration
+    result = jaxrl.train(config, progress=False)
+    assert result.metrics[-1]["env_steps"] == config.total_steps
+    assert result.metrics[-1]["eval_length"] == 10  # the 20-step limit in chunks of 2

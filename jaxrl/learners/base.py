@@ -13,6 +13,9 @@ iterations it names, between two iterations, as its own compiled program, handin
 functions) and taking back a :class:`PhaseResult`. Everything a phase changes is part of the
 training state, so checkpoints and resumes see it.
 
+A learner may also say how its actor is pre-trained on demonstrations (``clone_loss``, the
+loss its reference's behaviour cloning uses); :mod:`jaxrl.pretrain` runs it.
+
 Registration (names, config types, loop defaults, presets) is :class:`LearnerFactory`'s; the
 registry is :mod:`jaxrl.registry`.
 """
@@ -79,6 +82,16 @@ class Loss(Protocol):
 
     def __call__(
         self, params: Params, old_params: Params, aux: Aux, batch: Batch, key: jax.Array, config: Any
+    ) -> tuple[jax.Array, Metrics]: ...
+
+
+class CloneLoss(Protocol):
+    """The actor's supervised (behaviour-cloning) loss on a minibatch of normalised observations
+    and dataset actions in [-1, 1] (the environment's action range): a scalar to minimise and
+    its metrics. It trains the actor's parameters only (the critic gets no gradient)."""
+
+    def __call__(
+        self, params: Params, obs: jax.Array, action: jax.Array, key: jax.Array, config: Any
     ) -> tuple[jax.Array, Metrics]: ...
 
 
@@ -159,6 +172,9 @@ class Learner(NamedTuple):
     # A gradient-norm bound of the learner's own, from its state (GoRL's per-stage clip); the
     # loop clips at the smaller of it and ``max_grad_norm``.
     max_grad_norm: Callable[[Aux, Any], jax.Array] | None = None
+    # Behaviour cloning of the actor with the loss its reference pre-trains with
+    # (:mod:`jaxrl.pretrain`); None where the learner has none (GoRL).
+    clone_loss: CloneLoss | None = None
 
 
 class LearnerFactory(NamedTuple):

@@ -149,7 +149,9 @@ def make(observation_size: int, action_size: int) -> Learner:
         }
         return total, metrics
 
-    return Learner(init, model.act, model.act_deterministic, value, loss)
+    return Learner(
+        init, model.act, model.act_deterministic, value, loss, clone_loss=gaussian.clone_loss(model)
+    )
 
 
 FACTORY = LearnerFactory("bpo", BPOConfig, make, LOOP_DEFAULTS)

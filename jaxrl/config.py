@@ -140,6 +140,11 @@ class TrainConfig:
     gae_lambda: float = hyper(0.95, "GAE lambda", unit_interval)
     reward_scaling: float = hyper(10.0, "multiplier on rewards before advantages", positive)
     max_grad_norm: float = hyper(math.inf, "global gradient-norm clip (inf: none)", positive)
+    init_from: str = static(
+        "",
+        "a run folder (e.g. of experiments.pretrain) whose actor and observation statistics a new"
+        " run starts from, its critic fresh ('': none)",
+    )
     learner: Any = None
 
     @property

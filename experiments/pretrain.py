@@ -4,14 +4,15 @@
     python -m experiments.train --algo reinflow --env toy/pointmass --init-from runs/bc   # then fine-tune
 
 The learner's own clone loss (its reference's pre-training loss) is fitted by minibatch Adam on a
-cosine decay (``--learning-rate`` to a tenth of it), with whole trajectories held out
-(``--held-out``) and early stopping after ``--patience`` epochs without a better held-out loss
-(:mod:`jaxrl.pretrain`). Every config flag of ``experiments.train`` sets the run's config (the
-network sizes, the environment's settings), except ``--learning-rate``, which here is the
-cloning's. The folder receives the config, ``pretrain.jsonl``, a loss curve and a checkpoint
-that ``experiments.evaluate --run-dir`` and ``experiments.train --init-from`` read. Invalid input
-(demonstrations of other sizes than the environment's, a folder that holds a run) exits with
-code 2 and one line on stderr before anything compiles, and changes nothing in the folder.
+cosine decay (``--learning-rate`` to a tenth of it), keeping the parameters' moving average
+(``--ema-decay``), with whole trajectories held out (``--held-out``) and early stopping after
+``--patience`` epochs without a better held-out loss (:mod:`jaxrl.pretrain`). Every config flag of
+``experiments.train`` sets the run's config (the network sizes, the environment's settings), except
+``--learning-rate``, which here is the cloning's. The folder receives the config,
+``pretrain.jsonl``, a loss curve and a checkpoint that ``experiments.evaluate --run-dir`` and
+``experiments.train --init-from`` read. Invalid input (demonstrations of other sizes than the
+environment's, a folder that holds a run) exits with code 2 and one line on stderr before anything
+compiles, and changes nothing in the folder.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
         default=defaults.held_out_fraction,
         help="fraction of trajectories held out (default: %(default)s)",
     )
+    parser.add_argument(
+        "--ema-decay",
+        type=float,
+        default=defaults.ema_decay,
+        help="decay of the parameters' moving average that is kept (0: none; default: %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     loop_names = add_config_flags(parser, TrainConfig, skip=SKIPPED, defaults=LEARNERS[algo].loop_defaults)
     learner_names = add_config_flags(parser, LEARNERS[algo].config_type)
@@ -94,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             final_learning_rate=args.learning_rate / 10.0,
             held_out_fraction=args.held_out,
             patience=args.patience,
+            ema_decay=args.ema_decay,
         )
         clone.check()
         check_folder(Path(args.run_dir))

@@ -13,10 +13,11 @@ line per epoch: epoch, train_loss, held_out_loss), a loss curve (``pretrain_curv
 checkpoint at iteration 0 of a whole :class:`~jaxrl.loop.TrainState` (the fitted actor in every
 seed, fresh critics, optimiser and environments), so :func:`jaxrl.load_policy`,
 :func:`jaxrl.evaluate_run`, ``experiments.evaluate`` and ``--init-from`` read it as any run.
-What it does not do: the references' EMA of the parameters, their action chunks and min-max
-scaling of observations (states are standardised by the loop's statistics instead); and one
-actor is fitted (seed ``config.seed``) and copied into every seed of the state. GoRL, which has no
-``clone_loss``, is refused.
+As the references do, the parameters kept and evaluated are an exponential moving average
+(decay 0.995, bias-corrected, updated every step rather than every 10th after a warm-up). What
+it does not do: the references' action chunks and min-max scaling of observations (states are
+standardised by the loop's statistics instead); and one actor is fitted (seed ``config.seed``)
+and copied into every seed of the state. GoRL, which has no ``clone_loss``, is refused.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class CloneConfig:
     final_learning_rate: float = 1e-4
     held_out_fraction: float = 0.1
     patience: int = 20
+    ema_decay: float = 0.995  # of the parameters, bias-corrected; 0: the parameters themselves
 
     def check(self) -> None:
         """ConfigError, one line, for the first value that cannot work."""
@@ -67,6 +69,8 @@ class CloneConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name}={value} is invalid: expected a positive number")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay={self.ema_decay} is invalid: expected a number in [0, 1)")
         if not 0.0 < self.held_out_fraction < 1.0:
             raise ConfigError(
                 f"held_out_fraction={self.held_out_fraction} is invalid: expected a number in (0, 1)"
@@ -97,18 +101,48 @@ def epoch_indices(key: jax.Array, count: int, batch_size: int) -> jax.Array:
     return jax.random.permutation(key, count)[: (count // size) * size].reshape(-1, size)
 
 
+class EmaState(NamedTuple):
+    steps: jax.Array
+    ema: Any  # the decayed sum of the parameters after each step, not yet bias-corrected
+
+
+def track_ema(decay: float) -> optax.GradientTransformation:
+    """Leaves the updates as they are and keeps, in its state, the exponential moving average of
+    the parameters each update leads to (see :func:`ema_of`)."""
+
+    def init(params):
+        return EmaState(jnp.zeros((), jnp.int32), jax.tree.map(jnp.zeros_like, params))
+
+    def update(updates, state, params):
+        stepped = optax.apply_updates(params, updates)
+        ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema, stepped)
+        return updates, EmaState(state.steps + 1, ema)
+
+    return optax.GradientTransformation(init, update)
+
+
+def ema_of(opt_state: Any, decay: float) -> Any:
+    """The bias-corrected average ema / (1 - decay^steps) of :func:`make_optimizer`'s state: a
+    weighted mean of the parameters after every step so far, the latest weighted most."""
+    state: EmaState = opt_state[1]
+    correction = 1.0 - jnp.asarray(decay, jnp.float32) ** state.steps
+    return jax.tree.map(lambda e: e / correction, state.ema)
+
+
 def make_optimizer(clone: CloneConfig, steps: int) -> optax.GradientTransformation:
-    """Adam on a cosine decay from ``learning_rate`` to ``final_learning_rate`` over ``steps``."""
+    """Adam on a cosine decay from ``learning_rate`` to ``final_learning_rate`` over ``steps``,
+    with the parameters' moving average (:func:`track_ema`) in its state."""
     schedule = optax.cosine_decay_schedule(
         clone.learning_rate, max(steps, 1), alpha=clone.final_learning_rate / clone.learning_rate
     )
-    return optax.adam(schedule)
+    return optax.chain(optax.adam(schedule), track_ema(clone.ema_decay))
 
 
 def _programs(learner: Learner, config: TrainConfig, stats, optimizer, critics: dict[str, Any]):
     """The jitted ``epoch(actor, opt_state, obs, actions, indices, key) -> (actor, opt_state,
-    mean train loss)`` and ``held_out(actor, obs, actions, key) -> loss`` of the clone loss on
-    raw states, normalised under ``stats``; ``critics`` complete the parameters, untrained."""
+    mean train loss)`` (that of the trained, not the averaged, parameters) and
+    ``held_out(actor, obs, actions, key) -> loss`` of the clone loss on raw states, normalised
+    under ``stats``; ``critics`` complete the parameters, untrained."""
 
     def loss(actor, minibatch, key):
         obs, action = minibatch
@@ -142,7 +176,8 @@ def fit(
     on_epoch=None,
 ) -> tuple[Any, list[dict[str, Any]], int]:
     """The actor parameters of ``params`` fitted on ``train`` (the critics untouched), the
-    per-epoch records and the best epoch (that of the returned, best held-out parameters)."""
+    per-epoch records and the best epoch: the returned actor is the parameters' moving average
+    at the epoch of the best held-out loss (the held-out loss is the average's)."""
     steps_per_epoch = max(len(train.states) // clone.batch_size, 1)
     optimizer = make_optimizer(clone, clone.epochs * steps_per_epoch)
     actor = {k: params[k] for k in actor_keys(params)}
@@ -157,12 +192,13 @@ def fit(
         key, order_key, step_key = jax.random.split(key, 3)
         indices = epoch_indices(order_key, len(train.states), clone.batch_size)
         actor, opt_state, train_loss = epoch(actor, opt_state, train_obs, train_actions, indices, step_key)
-        loss = float(held_out_loss(actor, held_obs, held_actions, held_key))
+        averaged = ema_of(opt_state, clone.ema_decay)
+        loss = float(held_out_loss(averaged, held_obs, held_actions, held_key))
         records.append({"epoch": index, "train_loss": float(train_loss), "held_out_loss": loss})
         if on_epoch is not None:
             on_epoch(records[-1])
         if loss < best_loss:
-            best, best_loss, best_epoch = actor, loss, index
+            best, best_loss, best_epoch = averaged, loss, index
         elif index - best_epoch >= clone.patience:
             break
     return {**params, **best}, records, best_epoch

@@ -144,7 +144,10 @@ def check_init_from(config: TrainConfig) -> tuple[TrainConfig, Loop, tuple[str, 
     from jaxrl.pretrain import actor_keys
 
     source = Path(config.init_from)
-    stored = load_config(source)
+    try:
+        stored = load_config(source)
+    except ConfigError as error:
+        raise ConfigError(f"--init-from={source}: {error}") from None
     if checkpoint.latest_iteration(source) is None:
         raise ConfigError(f"--init-from={source} has no checkpoint to start from")
     env, learner, _ = build(config)

@@ -136,3 +136,10 @@ def test_pretrain_refuses_data_of_other_sizes_before_writing(tmp_path, capsys):
     args = ["--algo", "ppo", "--data", str(path), "--run-dir", str(tmp_path / "run"), *tiny.flags()]
     assert "states have 2 dimensions" in one_error_line(capsys, lambda: pretrain_cli.main(args))
     assert not (tmp_path / "run").exists()
+
+
+def test_init_from_a_folder_without_a_run_is_refused_in_one_line(tmp_path, capsys):
+    flags = [*tiny.flags(), "--init-from", str(tmp_path), "--run-dir", str(tmp_path / "new")]
+    line = one_error_line(capsys, lambda: train_cli.main(flags))
+    assert line.startswith(f"error: --init-from={tmp_path}:") and "not a jaxrl run folder" in line
+    assert not (tmp_path / "new").exists()

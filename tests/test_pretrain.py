@@ -15,7 +15,7 @@ import jaxrl
 from experiments import pretrain as pretrain_cli
 from experiments import train as train_cli
 from jaxrl import data, experts, training
-from jaxrl.pretrain import CloneConfig, actor_keys, pretrain
+from jaxrl.pretrain import CloneConfig, actor_keys, ema_of, pretrain, track_ema
 
 CLONING = [name for name in jaxrl.LEARNERS if name != "gorl"]
 FEW_EPOCHS = CloneConfig(epochs=5, batch_size=64, patience=5)
@@ -143,3 +143,14 @@ def test_init_from_a_folder_without_a_run_is_refused_in_one_line(tmp_path, capsy
     line = one_error_line(capsys, lambda: train_cli.main(flags))
     assert line.startswith(f"error: --init-from={tmp_path}:") and "not a jaxrl run folder" in line
     assert not (tmp_path / "new").exists()
+
+
+def test_the_kept_parameters_are_the_bias_corrected_moving_average():
+    optimizer = track_ema(0.5)
+    params = jnp.zeros(())
+    state = optimizer.init(params)
+    for target in (1.0, 4.0):  # the parameters after each step
+        _, state = optimizer.update(jnp.asarray(target) - params, state, params)
+        params = jnp.asarray(target)
+    # (0.25 * 1 + 0.5 * 4) / (1 - 0.5^2): the later step weighted twice the earlier
+    np.testing.assert_allclose(ema_of((None, state), 0.5), 3.0)

@@ -10,7 +10,9 @@ CPU preset). The run folder receives the config, ``metrics.jsonl``, a learning c
 checkpoints; ``--logger tensorboard`` / ``--logger wandb`` log the same metrics there too. A
 folder that holds a run is continued from its latest checkpoint: by ``--resume``,
 or by rerunning the command with its ``--run-dir``; any flag given must then repeat the run's
-stored value, except ``--total-steps``, which may grow. Invalid input exits with code 2 and one
+stored value, except ``--total-steps``, which may grow. ``--init-from RUN`` starts a new run from
+the actor and observation statistics of RUN (a run of the same learner and actor sizes, such as
+one ``experiments.pretrain`` wrote), with a fresh critic. Invalid input exits with code 2 and one
 line on stderr before anything compiles, and changes nothing in the run folder.
 
 With ``--distributed`` the same command runs once per process (``--process-id`` 0, 1, ...) and
@@ -162,12 +164,13 @@ def train_or_resume(args: argparse.Namespace, overrides: dict[str, Any], stored:
     """Train a new run, or continue the stored one; returns the run folder and the result."""
     import jaxrl
     from jaxrl.parallel import mesh_for
-    from jaxrl.training import hold, resume_config
+    from jaxrl.training import check_init_from, hold, resume_config
 
     progress, loggers = not args.no_progress, args.logger
     if stored is None:
         config = command_config(args.algo or "ppo", args, overrides)
         mesh_for(config)  # enough devices for the environments, before anything is written
+        check_init_from(config)  # a run to start from that fits, before anything is written
         run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(config)
         with hold(run_dir):
             say(f"training {config.algo} on {config.env} into {run_dir}", file=sys.stderr)

@@ -171,6 +171,11 @@ class TrainConfig:
     update_obs_stats: bool = static(
         True, "take each rollout into the observation statistics (off: they stay as they start)"
     )
+    init_from: str = static(
+        "",
+        "a run folder (e.g. of experiments.pretrain) whose actor and observation statistics a new"
+        " run starts from, its critic fresh ('': none)",
+    )
     learner: Any = None
 
     @property

@@ -79,10 +79,14 @@ def make_config(algo: str = "ppo", preset: str | None = None, **overrides: Any) 
     return config
 
 
+# Fields added after runs were stored without them: a missing one takes its default.
+ADDED_FIELDS = ("init_from",)
+
+
 def from_dict(values: dict[str, Any]) -> TrainConfig:
     """Inverse of :func:`jaxrl.config.to_dict`: JSON's lists become the config's tuples (layer
     sizes) and float32 vectors (a swept hyperparameter, one value per seed). Every field must be
-    present."""
+    present, except those of :data:`ADDED_FIELDS`."""
     algo = values.get("algo")
     factory = check_algo(algo, "algo=")
     fields = [
@@ -91,7 +95,8 @@ def from_dict(values: dict[str, Any]) -> TrainConfig:
         for f in dataclasses.fields(cls)
         if f.name not in ("learner", "algo")
     ]
-    missing = [f.name for f in fields if f.name not in values]
+    missing = [f.name for f in fields if f.name not in values and f.name not in ADDED_FIELDS]
     if missing:
         raise ConfigError(f"field {missing[0]!r} is missing")
-    return make_config(algo, **{f.name: configs.from_json(f, values[f.name]) for f in fields})
+    present = [f for f in fields if f.name in values]
+    return make_config(algo, **{f.name: configs.from_json(f, values[f.name]) for f in present})

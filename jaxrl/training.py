@@ -37,7 +37,7 @@ import envs
 from jaxrl import checkpoint, parallel, runlock, runlog
 from jaxrl import loggers as loggers_module
 from jaxrl.config import ConfigError, TrainConfig, to_dict
-from jaxrl.learners.base import Learner
+from jaxrl.learners.base import Learner, actor_keys
 from jaxrl.loop import Loop, TrainState, make_loop
 from jaxrl.registry import from_dict, make_learner, validate
 from jaxrl.rollout import policy_action
@@ -126,6 +126,92 @@ def _restore_state(run_dir: Path, loop: Loop, config: TrainConfig) -> TrainState
     return checkpoint.restore(run_dir, abstract)
 
 
+class Pretrained(NamedTuple):
+    """One seed's actor parameters (the actor's top-level keys only) and observation statistics
+    of a run that another starts from (``init_from``), on the host."""
+
+    actor: dict[str, Any]
+    obs_stats: Any
+
+
+def _describe(config: TrainConfig, env: envs.EpisodeWrapper) -> str:
+    return (
+        f"{config.algo} on {config.env}: observations {env.observation_size}, actions {env.action_size},"
+        f" policy_hidden={_shown(list(getattr(config.learner, 'policy_hidden', ())))}"
+    )
+
+
+def check_init_from(config: TrainConfig) -> tuple[TrainConfig, Loop, tuple[str, ...]] | None:
+    """The stored config and loop of the run ``config.init_from`` names and its actor's keys
+    (None without ``init_from``), found from shapes only: nothing compiles or is written.
+    ConfigError, one line naming both runs' algo and sizes, unless that run holds a checkpoint of
+    the same algo whose actor has this run's parameter shapes; GoRL, whose actions also depend on
+    its decoder (aux state), is refused."""
+    if not config.init_from:
+        return None
+    source = Path(config.init_from)
+    try:
+        stored = load_config(source)
+    except ConfigError as error:
+        raise ConfigError(f"--init-from={source}: {error}") from None
+    if checkpoint.latest_iteration(source) is None:
+        raise ConfigError(f"--init-from={source} has no checkpoint to start from")
+    env, learner, _ = build(config)
+    stored_env, _, stored_loop = build(stored)
+    if learner.clone_loss is None:
+        raise ConfigError(
+            f"--init-from={source}: {config.algo} cannot start from another run's actor (its actions"
+            " also depend on state outside its parameters)"
+        )
+    fresh = jax.eval_shape(learner.init, jax.random.PRNGKey(0), config.learner)
+    abstract = jax.eval_shape(jax.vmap(stored_loop.init), member_keys(stored), member_configs(stored))
+    keys = actor_keys(learner, fresh)
+    fits = stored.algo == config.algo and set(keys) == set(actor_keys(learner, abstract.params))
+    shapes = lambda tree, skip: jax.tree.map(lambda x: x.shape[skip:], tree)  # noqa: E731
+    if not fits or any(shapes(abstract.params[k], 1) != shapes(fresh[k], 0) for k in keys):
+        raise ConfigError(
+            f"--init-from={source} holds {_describe(stored, stored_env)}; this run is"
+            f" {_describe(config, env)}: its actor does not fit"
+        )
+    return stored, stored_loop, keys
+
+
+def pretrained_actor(config: TrainConfig) -> Pretrained | None:
+    """The actor and observation statistics (seed 0's) of the run ``config.init_from`` names,
+    loaded on the host after :func:`check_init_from`; None without ``init_from``."""
+    checked = check_init_from(config)
+    if checked is None:
+        return None
+    stored, stored_loop, keys = checked
+    state = _restore_state(Path(config.init_from), stored_loop, stored)
+    params, stats = jax.device_get(jax.tree.map(lambda x: x[0], (state.params, state.obs_stats)))
+    return Pretrained({k: params[k] for k in keys}, stats)
+
+
+def with_pretrained(state: TrainState, pretrained: Pretrained) -> TrainState:
+    """``state`` (a leading seed axis) with ``pretrained``'s actor and observation statistics in
+    every seed, each array placed as the one it replaces; the critic stays the fresh one."""
+
+    def put(new, old):
+        return jax.device_put(jnp.broadcast_to(jnp.asarray(new, old.dtype), old.shape), old.sharding)
+
+    actor = {k: jax.tree.map(put, v, state.params[k]) for k, v in pretrained.actor.items()}
+    stats = jax.tree.map(put, pretrained.obs_stats, state.obs_stats)
+    return state._replace(params={**state.params, **actor}, obs_stats=stats)
+
+
+def initial_state(config: TrainConfig) -> TrainState:
+    """The state a new run of ``config`` starts training from (before any iteration): fresh, with
+    ``init_from``'s actor and observation statistics when it names a run."""
+    validate(config)
+    mesh = parallel.mesh_for(config)
+    _, _, loop = build(config)
+    members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
+    state = _initial_state(loop, config, mesh, None, False, members, keys)[0]
+    pretrained = pretrained_actor(config)
+    return state if pretrained is None else with_pretrained(state, pretrained)
+
+
 def phase_schedule(learner: Learner, config: TrainConfig) -> dict[int, list[int]]:
     """Iteration -> the indices of the learner's phases that run after it, in order."""
     schedule: dict[int, list[int]] = {}
@@ -164,7 +250,9 @@ def train(
     With ``run_dir``, writes the config, ``metrics.jsonl``, a learning curve and checkpoints
     there, holding the folder's lock throughout. A folder holding a checkpoint is refused
     (:func:`resume` continues it); one without (a run stopped before its first checkpoint) is
-    started over. ``on_eval`` is called with each evaluation's record. ``loggers``
+    started over. A new run with ``config.init_from`` starts from that run's actor and
+    observation statistics (:func:`pretrained_actor`). ``on_eval`` is called with each
+    evaluation's record. ``loggers``
     (``"tensorboard"``, ``"wandb"``; they need ``run_dir``) receive every record too
     (:mod:`jaxrl.loggers`).
     """
@@ -173,14 +261,15 @@ def train(
     if loggers and run_dir is None:
         raise ConfigError(f"loggers {', '.join(loggers)} need a run folder")
     loggers_module.check(loggers)
+    pretrained = None if _resume else pretrained_actor(config)  # checked before anything is written
     if run_dir is None:
-        return _train(config, mesh, None, progress, on_eval, loggers, _resume)
+        return _train(config, mesh, None, progress, on_eval, loggers, _resume, pretrained)
     run_dir = Path(run_dir)
     _check_not_a_file(run_dir)
     with hold(run_dir):
         if not _resume:
             _prepare_fresh(run_dir)
-        return _train(config, mesh, run_dir, progress, on_eval, loggers, _resume)
+        return _train(config, mesh, run_dir, progress, on_eval, loggers, _resume, pretrained)
 
 
 @contextlib.contextmanager
@@ -384,12 +473,15 @@ def _train(
     on_eval: Callable[[dict[str, Any]], None] | None,
     loggers: Sequence[str],
     resuming: bool,
+    pretrained: Pretrained | None = None,
 ) -> TrainResult:
-    """Initialise or restore, compile, then train in chunks between evaluations, calling every
-    callback after each evaluation."""
+    """Initialise (with ``pretrained``'s actor, if given) or restore, compile, then train in
+    chunks between evaluations, calling every callback after each evaluation."""
     _, learner, loop = build(config)
     members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
     state, records, elapsed_before = _initial_state(loop, config, mesh, run_dir, resuming, members, keys)
+    if pretrained is not None and not resuming:
+        state = with_pretrained(state, pretrained)
     if run_dir is not None and parallel.is_writer():
         runlog.write_config(run_dir, to_dict(config))
     iteration = int(state.iteration[0])

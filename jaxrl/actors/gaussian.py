@@ -13,7 +13,9 @@ references'). The tanh-squashed distribution has no closed-form entropy: the ent
 the logged metrics keep the two apart (:func:`policy_metrics`: the Gaussian's entropy, and the
 share of actions at their bounds). :func:`actor_critic` pairs the actor with an MLP critic for
 the Gaussian learners (PPO, BPO, GoRL's latent policy); what the critic's outputs mean and every
-loss belong to the learner.
+loss belong to the learner. :func:`clone_loss` is the actor's behaviour cloning by maximum
+likelihood; :func:`tanh_preimage` is the pre-squash image of a dataset action, which every
+tanh-squashing actor of the suite is cloned on.
 """
 
 from __future__ import annotations
@@ -109,6 +111,16 @@ def field_with_default(name: str, default: Any) -> Any:
     return override(GaussianActorFields, name, default)
 
 
+# Dataset actions at the bounds are pulled inside by this much before atanh (atanh(+-1) = +-inf).
+ACTION_BOUND_MARGIN = 1e-6
+
+
+def tanh_preimage(action: jax.Array) -> jax.Array:
+    """u = atanh(clip(a, -1 + 1e-6, 1 - 1e-6)): the pre-squash action whose tanh is a dataset
+    action in [-1, 1] (|u| <= 7.25), what a tanh-squashing actor is cloned on."""
+    return jnp.arctanh(jnp.clip(action, -1.0 + ACTION_BOUND_MARGIN, 1.0 - ACTION_BOUND_MARGIN))
+
+
 def squashed(u: jax.Array, squash: str) -> jax.Array:
     return jnp.tanh(u) if squash == "tanh" else jnp.clip(u, -1.0, 1.0)
 
@@ -183,6 +195,25 @@ def actor_critic(observation_size: int, action_size: int, critic_outputs: int = 
         return networks(config)[1].apply(params["value"], obs)
 
     return ActorCritic(init, distribution, act, act_deterministic, critic)
+
+
+def clone_loss(model: ActorCritic) -> Callable[..., tuple[jax.Array, dict[str, jax.Array]]]:
+    """Behaviour cloning by maximum likelihood: ``(params, obs, action, key, config) -> (loss,
+    metrics)`` with
+
+        L = -mean_samples log N(u; mean_theta(s), std_theta(s)^2)   (summed over dimensions)
+
+    where u = atanh(clip(a, -1 + 1e-6, 1 - 1e-6)) under the tanh squash (the pre-squash action;
+    the Jacobian term does not depend on the parameters and is left out) and u = a under clip.
+    """
+
+    def loss(params, obs, action, key, config: GaussianActorFields):
+        mean, std = model.distribution(params, obs, config)
+        u = tanh_preimage(action) if config.squash == "tanh" else action
+        nll = -jnp.mean(gaussian_log_prob(u, mean, std))
+        return nll, {"clone_nll": nll, "std": jnp.mean(std)}
+
+    return loss
 
 
 def log_ratio(params, model: ActorCritic, obs, extras, config) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -13,6 +13,9 @@ iterations it names, between two iterations, as its own compiled program, handin
 functions) and taking back a :class:`PhaseResult`. Everything a phase changes is part of the
 training state, so checkpoints and resumes see it.
 
+A learner may also say how its actor is pre-trained on demonstrations (``clone_loss``, the
+loss its reference's behaviour cloning uses); :mod:`jaxrl.pretrain` runs it.
+
 Registration (names, config types, loop defaults, presets) is :class:`LearnerFactory`'s; the
 registry is :mod:`jaxrl.registry`.
 """
@@ -82,6 +85,16 @@ class Loss(Protocol):
     ) -> tuple[jax.Array, Metrics]: ...
 
 
+class CloneLoss(Protocol):
+    """The actor's supervised (behaviour-cloning) loss on a minibatch of normalised observations
+    and dataset actions in [-1, 1] (the environment's action range): a scalar to minimise and
+    its metrics. It trains the actor's parameters only (the critic gets no gradient)."""
+
+    def __call__(
+        self, params: Params, obs: jax.Array, action: jax.Array, key: jax.Array, config: Any
+    ) -> tuple[jax.Array, Metrics]: ...
+
+
 class Collect(Protocol):
     """The loop's rollout: ``num_unrolls`` segments of ``unroll_length`` steps of every training
     environment; returns the environments' state and the transitions [T, segments, ...]."""
@@ -144,6 +157,11 @@ class Phase(NamedTuple):
     run: Callable[[PhaseContext], PhaseResult]
 
 
+def actor_keys(learner: Learner, params: dict[str, Any]) -> tuple[str, ...]:
+    """The top-level keys of a learner's parameters that are its actor's: all but its critics'."""
+    return tuple(key for key in params if key not in learner.critic_keys)
+
+
 def no_aux(key: jax.Array, config: Any) -> Aux:
     return {}
 
@@ -162,6 +180,9 @@ class Learner(NamedTuple):
     # The top-level keys of ``params`` that are critics (a separate critic optimiser trains them,
     # critic warm-up trains only them, and a run started from a pre-trained actor keeps them fresh).
     critic_keys: tuple[str, ...] = ("value",)
+    # Behaviour cloning of the actor with the loss its reference pre-trains with
+    # (:mod:`jaxrl.pretrain`); None where the learner has none (GoRL).
+    clone_loss: CloneLoss | None = None
 
 
 class LearnerFactory(NamedTuple):

@@ -139,7 +139,15 @@ def make(observation_size: int, action_size: int) -> Learner:
         }
         return total, metrics
 
-    return Learner(init, model.act, model.act_deterministic, value, loss, critic_keys=("value", "median"))
+    return Learner(
+        init,
+        model.act,
+        model.act_deterministic,
+        value,
+        loss,
+        critic_keys=("value", "median"),
+        clone_loss=gaussian.clone_loss(model),
+    )
 
 
 # Its addition to the loop's pointmass preset: the reference's learning rate 3e-4 is too small

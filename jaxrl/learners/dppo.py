@@ -62,7 +62,7 @@ from types import MappingProxyType
 import jax
 import jax.numpy as jnp
 
-from jaxrl.actors import chain, diffusion, flow
+from jaxrl.actors import chain, diffusion, flow, gaussian
 from jaxrl.config import hyper, one_of, override, positive, pytree_config, static, unit_interval
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
@@ -142,7 +142,27 @@ def make(observation_size: int, action_size: int) -> Learner:
         clamped = common.fraction_outside(log_densities, config.log_prob_min, config.log_prob_max)
         return total, {**metrics, "log_prob_clamped_fraction": clamped}
 
-    return Learner(init, act, act_deterministic, critic.value, loss)
+    def clone_loss(params, obs, action, key, config: DPPOConfig):
+        """Behaviour cloning by DDPM's epsilon prediction over the K denoising steps (the
+        reference's pre-training), on the pre-squash action x^0 = atanh(clip(a, -1 + 1e-6,
+        1 - 1e-6)) (the environment gets tanh(x^0)), with the chain's cosine alpha_bar:
+
+            L = mean |eps_theta(sqrt(ab_j) x^0 + sqrt(1 - ab_j) eps, j / K, s) - eps|^2,
+                j ~ U{1..K}, eps ~ N(0, I)
+
+        averaged over action dimensions; the network sees t = j / K, as when it denoises."""
+        step_key, noise_key = jax.random.split(key)
+        x0 = gaussian.tanh_preimage(action)
+        j = jax.random.randint(step_key, x0.shape[:-1], 1, config.denoising_steps + 1)
+        alpha_bar = jnp.asarray(diffusion.cosine_alpha_bar(config.denoising_steps), jnp.float32)[j][..., None]
+        noise = jax.random.normal(noise_key, x0.shape)
+        x_j = jnp.sqrt(alpha_bar) * x0 + jnp.sqrt(1.0 - alpha_bar) * noise
+        denoiser = flow.ConditionedField(config.policy_hidden, action_size)
+        predicted = denoiser.apply(params["policy"], obs, x_j, j / config.denoising_steps)
+        loss = jnp.mean((predicted - noise) ** 2)
+        return loss, {"denoising_loss": loss}
+
+    return Learner(init, act, act_deterministic, critic.value, loss, clone_loss=clone_loss)
 
 
 # Its addition to the loop's pointmass preset: on per-dimension averaged log-probabilities (the

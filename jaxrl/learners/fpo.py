@@ -57,7 +57,7 @@ from types import MappingProxyType
 import jax
 import jax.numpy as jnp
 
-from jaxrl.actors import flow
+from jaxrl.actors import flow, gaussian
 from jaxrl.config import hyper, one_of, override, positive, pytree_config, static
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
@@ -93,6 +93,35 @@ def flow_log_ratio(old_losses: jax.Array, new_losses: jax.Array) -> jax.Array:
     return jnp.mean(old_losses, axis=-1) - jnp.mean(new_losses, axis=-1)
 
 
+def draw(
+    time_key: jax.Array, noise_key: jax.Array, batch: tuple[int, ...], action_size: int, config: FPOConfig
+) -> tuple[jax.Array, jax.Array]:
+    """N draws (t, eps) per sample: times [*batch, N] (on the Euler grid or uniform) and noise
+    [*batch, N, act]."""
+    draws = (*batch, config.num_draws)
+    if config.time_draws == "grid":
+        times = flow.time_grid(config.flow_steps)[jax.random.randint(time_key, draws, 0, config.flow_steps)]
+    else:
+        times = jax.random.uniform(time_key, draws)
+    return times, jax.random.normal(noise_key, (*draws, action_size))
+
+
+def clone_loss_of(draw_losses, action_size: int):
+    """FPO's ``clone_loss`` given its per-draw CFM losses ``draw_losses(params, obs, action,
+    times, noise, config)``."""
+
+    def clone_loss(params, obs, action, key, config: FPOConfig):
+        """Behaviour cloning with the CFM loss FPO's ratio is made of, on the pre-squash action
+        u = atanh(clip(a, -1 + 1e-6, 1 - 1e-6)) (the environment gets tanh of the flow's
+        output): L = mean over samples and N draws (t, eps), drawn as at rollout, of
+        l_theta(t, eps) (``loss_form``: (1 - t)^2-weighted in the default noise form)."""
+        times, noise = draw(*jax.random.split(key), obs.shape[:-1], action_size, config)
+        losses = draw_losses(params, obs, gaussian.tanh_preimage(action), times, noise, config)
+        return jnp.mean(losses), {"cfm_loss": jnp.mean(losses)}
+
+    return clone_loss
+
+
 def make(observation_size: int, action_size: int) -> Learner:
     critic = common.value_network(observation_size)
 
@@ -124,14 +153,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         batch = obs.shape[:-1]
         x1 = jax.random.normal(start_key, (*batch, action_size))
         action = flow.euler_sample(velocity(params, obs, config), x1, config.flow_steps)
-        draws = (*batch, config.num_draws)
-        if config.time_draws == "grid":
-            times = flow.time_grid(config.flow_steps)[
-                jax.random.randint(time_key, draws, 0, config.flow_steps)
-            ]
-        else:
-            times = jax.random.uniform(time_key, draws)
-        noise = jax.random.normal(noise_key, (*batch, config.num_draws, action_size))
+        times, noise = draw(time_key, noise_key, batch, action_size, config)
         losses = draw_losses(params, obs, action, times, noise, config)
         extras = {"raw_action": action, "times": times, "noise": noise, "cfm_loss": losses}
         return jnp.tanh(action), extras
@@ -153,7 +175,9 @@ def make(observation_size: int, action_size: int) -> Learner:
         raw_size = jnp.mean(jnp.abs(extras["raw_action"]))
         return total, {**metrics, "cfm_loss": jnp.mean(new_losses), "raw_action_size": raw_size}
 
-    return Learner(init, act, act_deterministic, critic.value, loss)
+    return Learner(
+        init, act, act_deterministic, critic.value, loss, clone_loss=clone_loss_of(draw_losses, action_size)
+    )
 
 
 # Its addition to the loop's pointmass preset: its reference's defaults ((1-t)^2-weighted loss,

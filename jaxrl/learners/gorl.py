@@ -49,6 +49,10 @@ Reference quirks deliberately not copied: its observation normaliser (from the F
 the old variance sum, so its std shrinks like 1/sqrt(iterations); its GAE is recomputed per
 minibatch over 30-step windows with truncations masked (here the loop's truncation-aware GAE).
 
+GoRL has no ``clone_loss`` (no behaviour cloning, :mod:`jaxrl.pretrain`): its actor is a latent
+policy whose actions come through a decoder refitted between stages (its aux state, not its
+parameters), so dataset actions give the latent policy no target to regress onto.
+
 What was measured: ``docs/learners/gorl.md``.
 """
 

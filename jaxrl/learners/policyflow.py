@@ -223,7 +223,22 @@ def make(observation_size: int, action_size: int) -> Learner:
         }
         return total, metrics
 
-    return Learner(init, act, act_deterministic, critic.value, loss)
+    def clone_loss(params, obs, action, key, config: PolicyFlowConfig):
+        """Behaviour cloning of the flow from the latent z (t = 0) to the action (t = 1) by flow
+        matching; the action is taken as it is (PolicyFlow does not squash; the environment
+        clips) and the learned noise std is left as it is:
+
+            L = mean |v_theta(x_t, t, s) - (a - z)|^2,  x_t = (1 - t) z + t a,  t ~ U[0, 1], z ~ N(0, I)
+
+        averaged over action dimensions."""
+        time_key, latent_key = jax.random.split(key)
+        t = jax.random.uniform(time_key, action.shape[:-1])
+        z = jax.random.normal(latent_key, action.shape)
+        x_t = (1.0 - t[..., None]) * z + t[..., None] * action
+        loss = jnp.mean((velocity(params, obs, config)(x_t, t) - (action - z)) ** 2)
+        return loss, {"flow_matching_loss": loss}
+
+    return Learner(init, act, act_deterministic, critic.value, loss, clone_loss=clone_loss)
 
 
 FACTORY = LearnerFactory("policyflow", PolicyFlowConfig, make, LOOP_DEFAULTS)

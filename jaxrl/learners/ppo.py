@@ -47,7 +47,9 @@ def make(observation_size: int, action_size: int) -> Learner:
         diagnostics = gaussian.policy_metrics(std, batch.extras["raw_action"], config.squash)
         return total - config.entropy_cost * bonus, {**metrics, **diagnostics}
 
-    return Learner(model.init, model.act, model.act_deterministic, value, loss)
+    return Learner(
+        model.init, model.act, model.act_deterministic, value, loss, clone_loss=gaussian.clone_loss(model)
+    )
 
 
 FACTORY = LearnerFactory("ppo", PPOConfig, make)

@@ -60,7 +60,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxrl.actors import chain, flow
+from jaxrl.actors import chain, flow, gaussian
 from jaxrl.config import hyper, non_negative, override, positive, pytree_config, static
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
@@ -117,6 +117,29 @@ def entropy_rate(stds: jax.Array) -> jax.Array:
     the per-element entropy of the chain (x_0 ~ N(0, I) has log sigma = 0)."""
     num_steps, dims = stds.shape[-2:]
     return HALF_LOG_2PI_E + jnp.sum(jnp.log(stds), axis=(-2, -1)) / ((num_steps + 1) * dims)
+
+
+def clone_loss_of(field):
+    """ReinFlow's ``clone_loss`` given its velocity network ``field(config)``."""
+
+    def clone_loss(params, obs, action, key, config: ReinFlowConfig):
+        """Behaviour cloning of the velocity field by rectified flow, the reference's pre-training
+        (x_t = t x1 + (1 - t) x0, target x1 - x0, t ~ U[0, 1], x0 noise, x1 the action), in this
+        suite's time (t = 1 noise, t = 0 the action): the velocity-form CFM loss
+
+            L = mean |v_theta(x_t, t, s) - (eps - u)|^2,  x_t = t eps + (1 - t) u,  t ~ U[0, 1]
+
+        on u = atanh(clip(a, -1 + 1e-6, 1 - 1e-6)) (the environment gets tanh(x_K)), averaged over
+        action dimensions. The noise network is not trained by it."""
+        time_key, noise_key = jax.random.split(key)
+        u = gaussian.tanh_preimage(action)
+        t = jax.random.uniform(time_key, u.shape[:-1])
+        noise = jax.random.normal(noise_key, u.shape)
+        predicted = field(config).apply(params["policy"], obs, flow.interpolate(u, noise, t), t)
+        loss = jnp.mean(flow.cfm_loss(predicted, u, noise, t, "velocity"))
+        return loss, {"cfm_loss": loss}
+
+    return clone_loss
 
 
 def make(observation_size: int, action_size: int) -> Learner:
@@ -185,7 +208,14 @@ def make(observation_size: int, action_size: int) -> Learner:
             ),
         }
 
-    return Learner(init, act, act_deterministic, critic.value, loss)
+    return Learner(
+        init,
+        act,
+        act_deterministic,
+        critic.value,
+        loss,
+        clone_loss=clone_loss_of(lambda config: networks(config)[0]),
+    )
 
 
 FACTORY = LearnerFactory("reinflow", ReinFlowConfig, make)

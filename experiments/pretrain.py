@@ -86,11 +86,11 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     args, overrides = parse(list(sys.argv[1:] if argv is None else argv))
-    import envs
     import jaxrl
     from jaxrl import data
     from jaxrl.config import ConfigError
     from jaxrl.pretrain import CloneConfig, check_folder, pretrain
+    from jaxrl.training import make_env
 
     try:
         config = jaxrl.make_config(args.algo, preset=args.preset, **overrides)
@@ -105,10 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         clone.check()
         check_folder(Path(args.run_dir))
-        env = envs.make(
-            config.env, episode_length=config.episode_length or None, action_repeat=config.action_repeat
-        )
-        demos = data.load(args.data, env.observation_size, env.action_size)
+        env = make_env(config)
+        demos = data.load(args.data, env.observation_size, env.env.action_size)
         result = pretrain(config, demos, args.run_dir, clone, progress=not args.no_progress)
     except ConfigError as error:
         fail(str(error))

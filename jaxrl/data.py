@@ -246,6 +246,35 @@ def drop_zero_reward_trajectories(demos: Demonstrations) -> Demonstrations:
     return select(demos, keep)
 
 
+def chunks(demos: Demonstrations, size: int) -> Demonstrations:
+    """Action chunks of ``size`` consecutive actions within each trajectory, as a policy that acts
+    in chunks is cloned (DPPO's and ReinFlow's ``horizon_steps``): row i of a trajectory holds its
+    state i, actions i..i+size-1 side by side [size * action size], their summed reward and the
+    last one's terminal flag. A trajectory of L steps gives L - size + 1 rows; shorter ones none.
+    ConfigError if no trajectory is long enough."""
+    if size == 1:
+        return demos
+    starts = np.concatenate([[0], np.cumsum(demos.traj_lengths)[:-1]])
+    rows = [
+        start + np.arange(length - size + 1) for start, length in zip(starts, demos.traj_lengths, strict=True)
+    ]
+    lengths = np.maximum(demos.traj_lengths - size + 1, 0)
+    if not lengths.any():
+        raise ConfigError(
+            f"action chunks of {size} need trajectories of at least {size} steps: the longest has"
+            f" {int(demos.traj_lengths.max())}"
+        )
+    first = np.concatenate(rows)
+    window = first[:, None] + np.arange(size)
+    return Demonstrations(
+        demos.states[first],
+        demos.actions[window].reshape(len(first), -1),
+        demos.rewards[window].sum(axis=1),
+        demos.terminals[window[:, -1]],
+        lengths[lengths > 0].astype(demos.traj_lengths.dtype),
+    )
+
+
 def split(
     demos: Demonstrations, held_out_fraction: float, key_or_seed: jax.Array | int = 0
 ) -> tuple[Demonstrations, Demonstrations]:

@@ -268,7 +268,8 @@ def pretrain(
         raise ConfigError(
             f"{config.algo} has no clone_loss: its actor cannot be pre-trained on demonstrations"
         )
-    data.check(demos, env.observation_size, env.action_size, "demonstrations")
+    data.check(demos, env.observation_size, env.env.action_size, "demonstrations")
+    demos = data.chunks(demos, env.action_chunk)  # a chunked policy clones windows of actions
     train, held_out = data.split(demos, clone.held_out_fraction, config.seed)
     if run_dir is None:
         return _pretrain(config, loop, learner, train, held_out, clone, None, progress)

@@ -248,3 +248,16 @@ def test_an_existing_out_is_kept_unless_overwrite(tmp_path, capsys):
     assert out.read_text() == "keep me"
     collect.main([*args, "--overwrite"])
     assert data.load(out, 2, 2).num_trajectories == 4
+
+
+def test_chunks_hold_consecutive_actions_within_each_trajectory():
+    states = np.arange(7, dtype=np.float32)[:, None]
+    actions = np.arange(7, dtype=np.float32)[:, None] * 10
+    demos = data.Demonstrations(
+        states, actions, np.ones(7, np.float32), np.zeros(7, bool), np.array([4, 2, 1])
+    )
+    chunked = data.chunks(demos, 2)
+    np.testing.assert_array_equal(chunked.states[:, 0], [0, 1, 2, 4])  # none from the 1-step one
+    np.testing.assert_array_equal(chunked.actions, [[0, 10], [10, 20], [20, 30], [40, 50]])
+    np.testing.assert_array_equal(chunked.traj_lengths, [3, 1])
+    np.testing.assert_array_equal(chunked.rewards, [2, 2, 2, 2])

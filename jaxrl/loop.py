@@ -72,10 +72,11 @@ def init_state(
     statistics and freshly reset training environments."""
     params_key, env_key, key = jax.random.split(key, 3)
     params = learner.init(params_key, config.learner)
+    aux = learner.init_aux(jax.random.fold_in(params_key, 1), config.learner)
     return TrainState(
         params=params,
         opt_state=optim.make_optimizer(config, critic_keys=learner.critic_keys).init(params),
-        aux=learner.init_aux(jax.random.fold_in(params_key, 1), config.learner),
+        aux=aux if learner.freeze is None else learner.freeze(params, aux),
         obs_stats=normalize.RunningStats.zeros(env.observation_size),
         env_state=train_env.reset(env_key),
         key=key,

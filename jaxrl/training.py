@@ -188,16 +188,19 @@ def pretrained_actor(config: TrainConfig) -> Pretrained | None:
     return Pretrained({k: params[k] for k in keys}, stats)
 
 
-def with_pretrained(state: TrainState, pretrained: Pretrained) -> TrainState:
+def with_pretrained(state: TrainState, pretrained: Pretrained, learner: Learner) -> TrainState:
     """``state`` (a leading seed axis) with ``pretrained``'s actor and observation statistics in
-    every seed, each array placed as the one it replaces; the critic stays the fresh one."""
+    every seed, each array placed as the one it replaces; the critic stays the fresh one, and the
+    learner's frozen copy (:attr:`~jaxrl.learners.base.Learner.freeze`) is taken anew."""
 
     def put(new, old):
         return jax.device_put(jnp.broadcast_to(jnp.asarray(new, old.dtype), old.shape), old.sharding)
 
     actor = {k: jax.tree.map(put, v, state.params[k]) for k, v in pretrained.actor.items()}
     stats = jax.tree.map(put, pretrained.obs_stats, state.obs_stats)
-    return state._replace(params={**state.params, **actor}, obs_stats=stats)
+    params = {**state.params, **actor}
+    aux = state.aux if learner.freeze is None else jax.vmap(learner.freeze)(params, state.aux)
+    return state._replace(params=params, aux=aux, obs_stats=stats)
 
 
 def initial_state(config: TrainConfig) -> TrainState:
@@ -205,11 +208,11 @@ def initial_state(config: TrainConfig) -> TrainState:
     ``init_from``'s actor and observation statistics when it names a run."""
     validate(config)
     mesh = parallel.mesh_for(config)
-    _, _, loop = build(config)
+    _, learner, loop = build(config)
     members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
     state = _initial_state(loop, config, mesh, None, False, members, keys)[0]
     pretrained = pretrained_actor(config)
-    return state if pretrained is None else with_pretrained(state, pretrained)
+    return state if pretrained is None else with_pretrained(state, pretrained, learner)
 
 
 def phase_schedule(learner: Learner, config: TrainConfig) -> dict[int, list[int]]:
@@ -481,7 +484,7 @@ def _train(
     members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
     state, records, elapsed_before = _initial_state(loop, config, mesh, run_dir, resuming, members, keys)
     if pretrained is not None and not resuming:
-        state = with_pretrained(state, pretrained)
+        state = with_pretrained(state, pretrained, learner)
     if run_dir is not None and parallel.is_writer():
         runlog.write_config(run_dir, to_dict(config))
     iteration = int(state.iteration[0])

@@ -183,6 +183,9 @@ class Learner(NamedTuple):
     # Behaviour cloning of the actor with the loss its reference pre-trains with
     # (:mod:`jaxrl.pretrain`); None where the learner has none (GoRL).
     clone_loss: CloneLoss | None = None
+    # ``(params, aux) -> aux`` when a run starts, after a pre-trained actor was put in: lets the
+    # learner keep a frozen copy of what it starts from (DPPO's early denoising steps).
+    freeze: Callable[[Params, Aux], Aux] | None = None
 
 
 class LearnerFactory(NamedTuple):

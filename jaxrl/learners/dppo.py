@@ -63,7 +63,16 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl.actors import chain, diffusion, flow, gaussian
-from jaxrl.config import hyper, one_of, override, positive, pytree_config, static, unit_interval
+from jaxrl.config import (
+    hyper,
+    non_negative,
+    one_of,
+    override,
+    positive,
+    pytree_config,
+    static,
+    unit_interval,
+)
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 
@@ -82,6 +91,12 @@ class DPPOConfig(common.PPOFields):
     log_prob_min: float = hyper(-5.0, "lower clamp of every element's log-density")
     log_prob_max: float = hyper(2.0, "upper clamp of every element's log-density")
     denoising_steps: int = static(10, "denoising steps K", positive)
+    finetune_steps: int = static(
+        0,
+        "the last denoising steps that train (0: all); the earlier ones run the actor the run"
+        " started from, frozen (fine-tuning a pre-trained policy: --init-from)",
+        non_negative,
+    )
     schedule: str = static("ddpm", "step schedule", one_of(*diffusion.SCHEDULES))
     policy_hidden: tuple[int, ...] = override(
         common.PPOFields, "policy_hidden", help="noise-predictor MLP widths"
@@ -99,6 +114,33 @@ def step_log_probs(log_densities: jax.Array, low: jax.Array, high: jax.Array) ->
     return jnp.mean(jnp.clip(log_densities, low, high), axis=-1)
 
 
+def init_frozen(key: jax.Array, config: DPPOConfig, observation_size: int, action_size: int):
+    """The aux state: a slot for the frozen copy of the actor with ``finetune_steps``, else none."""
+    if not config.finetune_steps:
+        return {}
+    denoiser = flow.ConditionedField(config.policy_hidden, action_size)
+    return {"frozen_policy": flow.init_field(denoiser, key, observation_size, action_size)}
+
+
+def freeze(params, aux):
+    """The early steps' frozen copy (with ``finetune_steps``): the actor the run starts from."""
+    return {**aux, "frozen_policy": params["policy"]} if "frozen_policy" in aux else aux
+
+
+def step_weights_at(t: jax.Array, policy, aux, config: DPPOConfig):
+    """The denoiser's parameters at denoising time t = j / K: with ``finetune_steps`` F, steps
+    j > F run the frozen copy of the actor the run started from, the last F the trained one."""
+    if not config.finetune_steps:
+        return policy
+    frozen = t > config.finetune_steps / config.denoising_steps
+    return jax.tree.map(lambda f, p: jnp.where(frozen, f, p), aux["frozen_policy"], policy)
+
+
+def trained_steps(per_step: jax.Array, config: DPPOConfig) -> jax.Array:
+    """The entries [batch, K] of the steps that train: the last ``finetune_steps`` (or all)."""
+    return per_step[:, -config.finetune_steps :] if config.finetune_steps else per_step
+
+
 def make(observation_size: int, action_size: int) -> Learner:
     critic = common.value_network(observation_size)
 
@@ -110,9 +152,16 @@ def make(observation_size: int, action_size: int) -> Learner:
             "value": critic.init(value_key, config),
         }
 
-    def step_of(params, obs, config: DPPOConfig) -> chain.Step:
+    def init_aux(key: jax.Array, config: DPPOConfig):
+        return init_frozen(key, config, observation_size, action_size)
+
+    def step_of(params, aux, obs, config: DPPOConfig) -> chain.Step:
         denoiser = flow.ConditionedField(config.policy_hidden, action_size)
-        predict_noise = lambda x, t: denoiser.apply(params["policy"], obs, x, t)  # noqa: E731
+        policy = params["policy"]
+
+        def predict_noise(x, t):
+            return denoiser.apply(step_weights_at(t, policy, aux, config), obs, x, t)
+
         return diffusion.denoising_step(
             predict_noise, config.denoising_steps, config.schedule, config.min_std, config.x0_clip
         )
@@ -123,19 +172,20 @@ def make(observation_size: int, action_size: int) -> Learner:
     def act(params, aux, obs, key, config: DPPOConfig):
         shape = (*obs.shape[:-1], action_size)
         path, log_densities = chain.act(
-            step_of(params, obs, config), key, shape, config.denoising_steps, config.noise_clip
+            step_of(params, aux, obs, config), key, shape, config.denoising_steps, config.noise_clip
         )
         return jnp.tanh(path[..., -1, :]), {"chain": path, "log_probs": log_probs(log_densities, config)}
 
     def act_deterministic(params, aux, obs, config: DPPOConfig):
         shape = (*obs.shape[:-1], action_size)
-        return jnp.tanh(chain.mode(step_of(params, obs, config), shape, config.denoising_steps))
+        return jnp.tanh(chain.mode(step_of(params, aux, obs, config), shape, config.denoising_steps))
 
     def loss(params, old_params, aux, batch: Batch, key, config: DPPOConfig):
-        log_densities = chain.rescore(step_of(params, batch.obs, config), batch.extras["chain"])
+        log_densities = chain.rescore(step_of(params, aux, batch.obs, config), batch.extras["chain"])
         log_ratio = log_probs(log_densities, config) - batch.extras["log_probs"]  # [batch, K]
         advantage = common.advantages(batch, config.normalize_advantage)
         step_advantage = advantage[:, None] * step_weights(config.denoising_steps, config.denoise_discount)
+        log_ratio, step_advantage = trained_steps(log_ratio, config), trained_steps(step_advantage, config)
         total, metrics = common.clipped_ppo(
             log_ratio, step_advantage, batch, critic.value(params, batch.obs, config), config
         )
@@ -162,7 +212,16 @@ def make(observation_size: int, action_size: int) -> Learner:
         loss = jnp.mean((predicted - noise) ** 2)
         return loss, {"denoising_loss": loss}
 
-    return Learner(init, act, act_deterministic, critic.value, loss, clone_loss=clone_loss)
+    return Learner(
+        init,
+        act,
+        act_deterministic,
+        critic.value,
+        loss,
+        init_aux=init_aux,
+        clone_loss=clone_loss,
+        freeze=freeze,
+    )
 
 
 # Its addition to the loop's pointmass preset: on per-dimension averaged log-probabilities (the

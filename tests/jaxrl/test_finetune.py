@@ -78,3 +78,21 @@ def test_a_learner_trains_on_action_chunks(tiny_config):
     result = jaxrl.train(config, progress=False)
     assert result.metrics[-1]["env_steps"] == config.total_steps
     assert result.metrics[-1]["eval_length"] == 10  # the 20-step limit in chunks of 2
+
+
+def test_dppos_frozen_early_steps_keep_the_actor_the_run_started_from(tiny_config):
+    config = tiny_config("dppo", denoising_steps=4, finetune_steps=2)
+    _, states = run(config, 2)
+    first, last = states[0], states[-1]
+    chex.assert_trees_all_equal(first.aux["frozen_policy"], first.params["policy"])
+    chex.assert_trees_all_equal(last.aux["frozen_policy"], first.params["policy"])
+    moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), last.params["policy"], first.params["policy"])
+    assert any(jax.tree.leaves(moved))
+
+
+def test_every_ratio_is_one_before_the_first_update_with_frozen_steps(tiny_config):
+    config = tiny_config("dppo", denoising_steps=4, finetune_steps=2).replace(learning_rate=0.0)
+    _, _, loop = build(config)  # a learning rate of 0 keeps the parameters that acted
+    state = loop.init(jax.random.PRNGKey(0), config)
+    _, metrics = loop.iteration(state, config)
+    assert abs(float(metrics["approx_kl"])) < 1e-7 and float(metrics["clip_fraction"]) == 0.0

@@ -9,7 +9,10 @@ progress bar and the user's ``on_eval``, in that order, so a checkpoint never la
 A learner's phases run between chunks at the iterations they name, each as its own
 seed-vmapped program, before the checkpoint of that iteration; a record's ``stage`` counts the
 phases run before its chunk. A non-finite metric stops the run with :class:`TrainingDiverged`
-before anything of its chunk is written. A run folder has one writer at a time
+before anything of its chunk is written. A run folder that cannot be written is refused before
+anything compiles (:func:`jaxrl.runlog.check_writable`); a write that fails during the run (a
+full disk) stops it with :class:`~jaxrl.runlog.RunWriteError`, and the run resumes from its
+latest complete checkpoint. A run folder has one writer at a time
 (:mod:`jaxrl.runlock`), and a resume restarts from the latest complete checkpoint, dropping the
 records written after it. The state is laid out over the devices by :mod:`jaxrl.parallel`. In a
 run of several processes every process calls the same functions in the same order; process 0
@@ -154,7 +157,9 @@ def train(
     """Train ``config.num_seeds`` seeds in one program; returns the final state and metrics.
 
     With ``run_dir``, writes the config, ``metrics.jsonl``, a learning curve and checkpoints
-    there, holding the folder's lock throughout. A folder holding a checkpoint is refused
+    there, holding the folder's lock throughout; a folder that cannot be written is a
+    ConfigError before anything compiles, a write that fails later a
+    :class:`~jaxrl.runlog.RunWriteError`. A folder holding a checkpoint is refused
     (:func:`resume` continues it); one without (a run stopped before its first checkpoint) is
     started over. ``on_eval`` is called with each evaluation's record. ``loggers``
     (``"tensorboard"``, ``"wandb"``; they need ``run_dir``) receive every record too
@@ -169,9 +174,12 @@ def train(
         return _train(config, mesh, None, progress, on_eval, loggers, _resume)
     run_dir = Path(run_dir)
     _check_not_a_file(run_dir)
-    with hold(run_dir):
-        if not _resume:
-            _prepare_fresh(run_dir)
+    runlog.check_writable(run_dir)
+    with contextlib.ExitStack() as stack:
+        with runlog.writing(run_dir):
+            stack.enter_context(hold(run_dir))
+            if not _resume:
+                _prepare_fresh(run_dir)
         return _train(config, mesh, run_dir, progress, on_eval, loggers, _resume)
 
 
@@ -249,7 +257,8 @@ def _initial_state(
     done_steps = int(state.iteration[0]) * config.steps_per_iteration
     records = [r for r in runlog.read_metrics(run_dir) if r["env_steps"] <= done_steps]
     if parallel.is_writer():
-        runlog.keep_metrics_until(run_dir, done_steps)
+        with runlog.writing(run_dir):
+            runlog.keep_metrics_until(run_dir, done_steps)
     return state, records, records[-1]["wall_time"] if records else 0.0
 
 
@@ -279,23 +288,34 @@ def _callbacks(
     """What happens after each evaluation, in order: the metrics line, the loggers, the
     checkpoint (every process writes its shards), the learning curve, the progress bar and the
     user's ``on_eval``. The metrics line comes first, so a checkpoint never lacks its record."""
-    callbacks: list[Callback] = []
+    writes: list[Callback] = []  # each OSError they raise (a full disk) is a RunWriteError
     writer = run_dir is not None and parallel.is_writer()
     if writer:
-        callbacks.append(lambda record, state: runlog.append_metrics(run_dir, record))
+        writes.append(lambda record, state: runlog.append_metrics(run_dir, record))
         for metric_logger in loggers_module.make(loggers, run_dir, to_dict(config), start_step):
             stack.callback(metric_logger.close)
-            callbacks.append(lambda record, state, log=metric_logger.log: log(record))
+            writes.append(lambda record, state, log=metric_logger.log: log(record))
     if run_dir is not None:
         checkpoints = stack.enter_context(contextlib.closing(checkpoint.manager(run_dir)))
-        callbacks.append(lambda record, state: checkpoint.save(checkpoints, record["iteration"], state))
+        writes.append(lambda record, state: checkpoint.save(checkpoints, record["iteration"], state))
     if writer:
         title = f"{config.algo} on {config.env}"
-        callbacks.append(lambda record, state: runlog.plot_learning_curve(run_dir, records, title))
+        writes.append(lambda record, state: runlog.plot_learning_curve(run_dir, records, title))
+    callbacks = [_writes(run_dir, callback) for callback in writes]
     callbacks.append(lambda record, state: _show_progress(bar, config, record))
     if on_eval is not None:
         callbacks.append(lambda record, state: on_eval(record))
     return callbacks
+
+
+def _writes(run_dir: Path, callback: Callback) -> Callback:
+    """``callback``, with an OSError it raises (a full disk) as :class:`runlog.RunWriteError`."""
+
+    def written(record: dict[str, Any], state: TrainState) -> None:
+        with runlog.writing(run_dir):
+            callback(record, state)
+
+    return written
 
 
 def _progress_bar(config: TrainConfig, iteration: int, progress: bool) -> Any:
@@ -383,7 +403,8 @@ def _train(
     members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
     state, records, elapsed_before = _initial_state(loop, config, mesh, run_dir, resuming, members, keys)
     if run_dir is not None and parallel.is_writer():
-        runlog.write_config(run_dir, to_dict(config))
+        with runlog.writing(run_dir):
+            runlog.write_config(run_dir, to_dict(config))
     iteration = int(state.iteration[0])
     started = time.perf_counter()
     programs = _compile(loop, learner, config, mesh, state, members)

@@ -41,6 +41,13 @@ if TYPE_CHECKING:
     from jaxrl.config import TrainConfig
 
 FLAG_NAMES = {"num_seeds": "seeds"}  # fields whose flag is not their name
+
+
+def flag(field: str) -> str:
+    """How the command line names a config field: ``--learning-rate``, ``--seeds``."""
+    return "--" + FLAG_NAMES.get(field, field).replace("_", "-")
+
+
 RERUN = "free space (or fix the folder) and run the same command again to continue"
 
 
@@ -130,11 +137,11 @@ def stored_config(resume: str | None, run_dir: str | None) -> TrainConfig | None
 
 def command_config(algo: str, args: argparse.Namespace, overrides: dict[str, Any]) -> TrainConfig:
     """The config the command line builds: defaults, then the preset, the flags, the scaling."""
-    import jaxrl
     from jaxrl.config import scale_envs
+    from jaxrl.registry import build_config
 
-    config = jaxrl.make_config(algo, preset=args.preset, **overrides)
-    return config if args.scale_envs is None else scale_envs(config, args.scale_envs)
+    config = build_config(algo, args.preset, overrides, flag)
+    return config if args.scale_envs is None else scale_envs(config, args.scale_envs, flag)
 
 
 def check_unchanged(
@@ -150,10 +157,10 @@ def check_unchanged(
     if args.algo is not None:
         sources["algo"] = "--algo={}"
     env = overrides.get("env", stored.env)
-    for field in preset_values(args.algo or stored.algo, args.preset, env) if args.preset else ():
+    for field in preset_values(args.algo or stored.algo, args.preset, env, flag) if args.preset else ():
         sources[field] = f"--preset={args.preset} (which sets {field}={{}})"
     for field in fixed:
-        sources[field] = "--" + FLAG_NAMES.get(field, field).replace("_", "-") + "={}"
+        sources[field] = flag(field) + "={}"
     if args.scale_envs is not None:
         for field in ("num_envs", "num_minibatches"):
             sources[field] = f"--scale-envs={args.scale_envs:g} (which makes {field}={{}})"
@@ -182,7 +189,7 @@ def train_or_resume(args: argparse.Namespace, overrides: dict[str, Any], stored:
             return run_dir, jaxrl.train(config, run_dir, progress=progress, loggers=loggers)
     run_dir = Path(args.resume or args.run_dir)
     check_unchanged(stored, args, overrides, run_dir)
-    config, done_steps = resume_config(run_dir, overrides.get("total_steps"))
+    config, done_steps = resume_config(run_dir, overrides.get("total_steps"), flag)
     mesh_for(config)
     check_writable(run_dir)
     with hold(run_dir):

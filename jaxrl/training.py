@@ -38,8 +38,9 @@ import numpy as np
 
 import envs
 from jaxrl import checkpoint, parallel, runlock, runlog
+from jaxrl import config as configs
 from jaxrl import loggers as loggers_module
-from jaxrl.config import ConfigError, TrainConfig, to_dict
+from jaxrl.config import ConfigError, Naming, TrainConfig, python_name, to_dict
 from jaxrl.learners.base import Learner
 from jaxrl.loop import Loop, TrainState, make_loop
 from jaxrl.registry import from_dict, make_learner, validate
@@ -500,21 +501,25 @@ def check_unchanged(
             )
 
 
-def resume_config(run_dir: str | Path, total_steps: int | None = None) -> tuple[TrainConfig, int | None]:
+def resume_config(
+    run_dir: str | Path, total_steps: int | None = None, name: Naming = python_name
+) -> tuple[TrainConfig, int | None]:
     """The stored config of ``run_dir`` (to ``total_steps`` if given) and the environment steps
-    of its latest checkpoint (None without one); ConfigError if ``total_steps`` is below them."""
+    of its latest checkpoint (None without one); ConfigError, naming the field by ``name``, if
+    ``total_steps`` is below them."""
     config = load_config(run_dir)
     if total_steps is not None:
-        config = config.replace(total_steps=total_steps)
-        validate(config)
+        steps = configs.coerce(TrainConfig.__dataclass_fields__["total_steps"], total_steps, name)
+        config = config.replace(total_steps=steps)
+        validate(config, name)
     iteration = checkpoint.latest_iteration(run_dir)
     if iteration is None:
         return config, None
     done_steps = iteration * config.steps_per_iteration
     if config.total_steps < done_steps:
         raise ConfigError(
-            f"--total-steps={config.total_steps} is less than the {done_steps} steps {run_dir} has"
-            f" already trained; the total may only grow"
+            f"{name('total_steps')}={config.total_steps} is less than the {done_steps} steps {run_dir}"
+            f" has already trained; the total may only grow"
         )
     return config, done_steps
 

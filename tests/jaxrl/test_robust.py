@@ -179,3 +179,29 @@ def test_a_failed_whole_file_write_leaves_the_old_file_and_no_temporary(tmp_path
     with pytest.raises(OSError):
         runlog.atomic_write(path, half_then_full)
     assert listing(tmp_path) == ["config.json"] and path.read_text() == "old"
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--learning-rate", "inf"], "--learning-rate=inf is invalid: expected a finite number"),
+        (["--gamma", "nan"], "--gamma=nan is invalid: expected a finite number in (0, 1]"),
+        (["--entropy-cost", "inf"], "--entropy-cost=inf is invalid: expected a finite number"),
+        (
+            ["--algo", "dppo", "--log-prob-min=-inf"],
+            "--log-prob-min=-inf is invalid: expected a finite number",
+        ),
+        (["--max-grad-norm=-inf"], "--max-grad-norm=-inf is invalid: expected a positive number"),
+        (["--seeds", "0"], "--seeds=0 is invalid"),
+    ],
+)
+def test_the_command_line_refuses_non_finite_settings_naming_the_flag(tmp_path, capsys, flags, message):
+    line = refusal(capsys, train, [*TINY, *flags, "--run-dir", str(tmp_path / "run")])
+    assert line == f"error: {message}" or line.startswith(f"error: {message}")
+    assert listing(tmp_path) == []
+
+
+def test_a_list_sweeps_in_training(tmp_path):
+    config = jaxrl.make_config("ppo", **{**tiny.TINY, "num_seeds": 2, "learning_rate": [1e-3, 1e-2]})
+    result = jaxrl.train(config, progress=False)
+    assert len(result.metrics[-1]["eval_return_per_seed"]) == 2

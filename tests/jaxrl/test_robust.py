@@ -11,11 +11,12 @@ import tempfile
 from pathlib import Path
 
 import chex
+import numpy as np
 import pytest
 
 import jaxrl
-from experiments import train
-from jaxrl import checkpoint, runlog
+from experiments import collect, evaluate, train
+from jaxrl import checkpoint, runlog, video
 from jaxrl.config import ConfigError
 from tests import tiny
 from tests.oneline import refusal
@@ -205,3 +206,54 @@ def test_a_list_sweeps_in_training(tmp_path):
     config = jaxrl.make_config("ppo", **{**tiny.TINY, "num_seeds": 2, "learning_rate": [1e-3, 1e-2]})
     result = jaxrl.train(config, progress=False)
     assert len(result.metrics[-1]["eval_return_per_seed"]) == 2
+
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_evaluate_refuses_a_video_it_cannot_write_before_compiling(tmp_path, monkeypatch, capsys):
+    (tmp_path / "notes").write_text("mine")
+    line = refusal(
+        capsys, evaluate, ["--run-dir", str(tmp_path), "--video", str(tmp_path / "notes" / "v.gif")]
+    )
+    assert (
+        line
+        == f"error: --video={tmp_path}/notes/v.gif: {tmp_path}/notes cannot be written: {tmp_path}/notes is a file, not a folder"
+    )
+    fail_probe(monkeypatch, errno.EROFS)
+    line = refusal(capsys, evaluate, ["--run-dir", str(tmp_path), "--video", str(tmp_path / "v.gif")])
+    assert line.endswith(f"{tmp_path} cannot be written: read-only file system")
+    assert listing(tmp_path) == ["notes"]
+
+
+def test_a_video_the_disk_cannot_hold_leaves_no_file(tmp_path, monkeypatch):
+    import mediapy
+
+    def half_then_full(path, *args, **kwargs):
+        Path(path).write_bytes(b"GIF89a")
+        no_space()
+
+    monkeypatch.setattr(mediapy, "write_video", half_then_full)
+    with pytest.raises(OSError):
+        video.write(tmp_path / "v.gif", np.zeros((2, 4, 4, 3), np.uint8), 10)
+    assert listing(tmp_path) == []
+
+
+def test_collect_refuses_an_out_it_cannot_write_and_a_full_disk_leaves_neither_file(
+    tmp_path, monkeypatch, capsys
+):
+    args = ["--expert", "pointmass", "--episodes", "2", "--out", str(tmp_path / "demos.npz")]
+    with monkeypatch.context() as patch:
+        fail_probe(patch, errno.EROFS)
+        assert refusal(capsys, collect, args) == (
+            f"error: --out={tmp_path}/demos.npz: {tmp_path} cannot be written: read-only file system"
+        )
+    monkeypatch.setattr(np, "savez", no_space)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit:
+        collect.main(args)
+    assert exit.value.code == 1 and capsys.readouterr().err == (
+        f"error: writing --out={tmp_path}/demos.npz failed: no space left on device; nothing was written\n"
+    )
+    assert listing(tmp_path) == []

@@ -110,13 +110,17 @@ def _expected(f: dataclasses.Field, value: Any) -> str | None:
 
 
 def check_fields(config: Any, name: Naming = python_name) -> None:
-    """Run each field's check, and require numbers to be finite unless the field says infinity
-    has a meaning; raise ConfigError on the first failure, naming the field by ``name``."""
+    """Check each field's type (:func:`coerce`), run its check, and require numbers to be finite
+    unless the field says infinity has a meaning; raise ConfigError on the first failure, naming
+    the field by ``name``."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value):
             check_fields(value, name)
-        elif (expected := _expected(f, value)) is not None:
+            continue
+        if "help" in f.metadata:
+            coerce(f, value, name)  # a config built without make_config: the type first
+        if (expected := _expected(f, value)) is not None:
             raise ConfigError(f"{name(f.name)}={_show(value)} is invalid: expected {expected}")
 
 

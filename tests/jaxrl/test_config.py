@@ -180,3 +180,11 @@ def test_a_value_of_the_wrong_type_names_the_field_the_value_and_the_type(overri
     with pytest.raises(ConfigError, match="^" + message) as error:
         jaxrl.make_config("ppo", **overrides)
     assert "\n" not in str(error.value)
+
+
+def test_a_config_changed_with_replace_is_checked_before_anything_traces():
+    config = jaxrl.make_config("ppo")
+    with pytest.raises(ConfigError, match="^learning_rate=inf is invalid: expected a finite number$"):
+        jaxrl.train(config.replace(learning_rate=math.inf), progress=False)
+    with pytest.raises(ConfigError, match="^num_envs='64' is invalid: expected an integer$"):
+        jaxrl.train(config.replace(num_envs="64"), progress=False)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.provenance import provenance, report
+from benchmarks.provenance import check_out, provenance, report, write_errors_in_one_line
 from benchmarks.train_speed import peak_memory_bytes
 from experiments.cli import OneLineParser
 
@@ -200,6 +200,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@write_errors_in_one_line
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="CartpoleBalance")
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "ARGS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    check_out(args.out)
     if args.worker:
         worker(args.worker[0], json.loads(args.worker[1]))
         return

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.provenance import parse_assignments, provenance
+from benchmarks.provenance import check_out, parse_assignments, provenance, write_errors_in_one_line
 from experiments.cli import OneLineParser, fail
 
 DEFAULT_ENVS = ("toy/pointmass", "CartpoleBalance", "CartpoleSwingup", "PendulumSwingup")
@@ -407,8 +407,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+@write_errors_in_one_line
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    check_out(args.out, folder=True)
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / f"{args.name}.json"
     if args.rewrite:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.learning_table import learner_spec, short_label, sized
-from benchmarks.provenance import parse_assignments, provenance, report
+from benchmarks.provenance import check_out, parse_assignments, provenance, report, write_errors_in_one_line
 from experiments.cli import OneLineParser
 
 
@@ -39,6 +39,7 @@ def member_records(metrics: list[dict], index: np.ndarray) -> list[dict]:
     return out
 
 
+@write_errors_in_one_line
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algo", default="ppo", help="learner, ALGO[:FIELD=VALUE...]")
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--out", type=Path, default=None, help="markdown file (the plot goes beside it)")
     args = parser.parse_args(argv)
+    check_out(args.out)
 
     import jaxrl
     from jaxrl.runlog import plot_curves

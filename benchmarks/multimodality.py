@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.provenance import parse_assignments, provenance
+from benchmarks.provenance import check_out, parse_assignments, provenance, write_errors_in_one_line
 from experiments.cli import OneLineParser
 from jaxrl.config import PRESETS
 from jaxrl.modes import MIN_SHARE, covered, goals_reached, modes, start_actions, task_of
@@ -153,6 +153,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     figure.savefig(path, format="png", dpi=110)
 
 
+@write_errors_in_one_line
 def main(argv: list[str] | None = None) -> None:
     from jaxrl.registry import LEARNERS
 
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="multimodality")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    check_out(args.out, folder=True)
     overrides = {"env": args.env, **parse_assignments(args.set, "--set")}
     unknown = sorted(set(args.algos) - set(LEARNERS))
     if unknown:

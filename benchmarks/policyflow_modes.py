@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.multimodality import multigoal_config
-from benchmarks.provenance import parse_assignments, provenance
+from benchmarks.provenance import check_out, parse_assignments, provenance, write_errors_in_one_line
 from experiments.cli import OneLineParser
 from jaxrl.modes import covered, goals_reached, modes, task_of
 
@@ -104,6 +104,7 @@ def write(rows: list[dict[str, Any]], out: Path, name: str) -> None:
     atomic_write(out / f"{name}.json", lambda p: p.write_text(json.dumps({"rows": rows}, indent=1) + "\n"))
 
 
+@write_errors_in_one_line
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--label", required=True, help="the setting's name in the table")
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--name", default="policyflow_modes")
     args = parser.parse_args(argv)
+    check_out(args.out, folder=True)
     overrides = parse_assignments(args.set, "--set")
     import jaxrl
 

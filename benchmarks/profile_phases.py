@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.brax_side_by_side import NETWORKS, config_for
-from benchmarks.provenance import provenance, report
+from benchmarks.provenance import check_out, provenance, report, write_errors_in_one_line
 from experiments.cli import OneLineParser
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ def sgd_arithmetic(config: TrainConfig, sizes: tuple[int, int], seconds: float, 
     )
 
 
+@write_errors_in_one_line
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="CartpoleBalance")
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per phase (median)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     args = parser.parse_args(argv)
+    check_out(args.out)
     if args.repeats < 3:
         parser.error(f"--repeats {args.repeats}: expected at least 3")
     import jaxrl

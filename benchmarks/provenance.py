@@ -2,11 +2,15 @@
 
 Taken once at launch (the code that runs is the code imported then); :func:`report` prints and
 writes a table with them under it. Also the ``KEY=VALUE`` parser the benchmark scripts share for
-their ``--set`` style flags. Nothing here measures.
+their ``--set`` style flags, and the writers' rule for their destination: :func:`check_out` refuses
+one that cannot be written before anything compiles (one line, exit 2), and
+:func:`write_errors_in_one_line` ends a script whose write fails (a full disk) with one line and
+exit 1. Nothing here measures.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -14,10 +18,44 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from experiments.cli import fail
+
+
+def check_out(out: Path | None, folder: bool = False, flag: str = "--out") -> None:
+    """Exit 2 with one line, before anything compiles, unless ``out`` (a file, or a folder of
+    results when ``folder``) can be written there (:func:`jaxrl.runlog.check_writable`)."""
+    if out is None:
+        return
+    from jaxrl.config import ConfigError
+    from jaxrl.runlog import check_writable
+
+    try:
+        check_writable(out if folder else out.parent)
+    except ConfigError as error:
+        fail(f"{flag}={out}: {error}")
+
+
+def write_errors_in_one_line(main: Callable[..., None]) -> Callable[..., None]:
+    """``main``, ending with one line on stderr and exit code 1 when a write fails (a full
+    disk, a quota, a permission changed): what was written before stays as it was."""
+
+    @functools.wraps(main)
+    def wrapped(*args: Any, **kwargs: Any) -> None:
+        from jaxrl.runlog import RunWriteError, cause
+
+        try:
+            main(*args, **kwargs)
+        except RunWriteError as error:
+            fail(str(error), code=1)
+        except OSError as error:
+            where = f"writing {error.filename} failed" if error.filename else "a write failed"
+            fail(f"{where}: {cause(error)}", code=1)
+
+    return wrapped
 
 
 def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.learning_table import accumulate, load_cells, sized, train_cell
-from benchmarks.provenance import parse_assignments, provenance
+from benchmarks.provenance import check_out, parse_assignments, provenance, write_errors_in_one_line
 from experiments.cli import OneLineParser
 
 # The base settings each preset scales: the jaxrl config preset they start from, the task and its
@@ -351,6 +351,7 @@ def plot(grouped: dict[tuple[str, str], list[dict[str, Any]]], path: Path) -> No
     atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
 
 
+@write_errors_in_one_line
 def main(argv: list[str] | None = None) -> None:
     from jaxrl.registry import LEARNERS
 
@@ -377,6 +378,7 @@ def main(argv: list[str] | None = None) -> None:
         "--rewrite", action="store_true", help="only rewrite the table and plot from the JSON"
     )
     args = parser.parse_args(argv)
+    check_out(args.out, folder=True)
     setup = SETUPS[args.preset]
     args.algos = args.algos or list(setup["algos"])
     args.env = args.env or setup["env"]

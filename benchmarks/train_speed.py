@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.provenance import provenance, report
+from benchmarks.provenance import check_out, provenance, report, write_errors_in_one_line
 from experiments.cli import OneLineParser
 
 # The config field that sets a learner's number of sampling-chain steps K.
@@ -210,6 +210,7 @@ def _number(cell: str) -> float | None:
         return None
 
 
+@write_errors_in_one_line
 def main(argv: list[str] | None = None) -> None:
     from jaxrl.registry import LEARNERS
 
@@ -240,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
         " --scale-envs)",
     )
     args = parser.parse_args(argv)
+    check_out(args.out)
+    check_out(args.plot, flag="--plot")
     title = f"{args.env}, preset {args.preset}" + (", co-scaled minibatches" if args.scale_envs else "")
     if args.redraw is not None:
         if args.plot is None:

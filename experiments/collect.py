@@ -8,14 +8,15 @@ A run collects in its own environment (its time limit and action repeat) with th
 action of seed ``--seed-index`` (``--stochastic`` samples instead); ``--action-noise`` adds
 Gaussian noise of that std to every action, clipped to [-1, 1]. It prints one line: the episodes,
 their mean return +- std and the file. Invalid input exits with code 2 and one line on stderr
-before anything compiles, and writes nothing.
+before anything compiles, and writes nothing (an --out whose folder cannot be written, a
+read-only filesystem included, is invalid input); a write that fails (a full disk) exits with
+code 1 and one line, and leaves neither file.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,13 @@ def check_out(out: Path, overwrite: bool) -> None:
     folder = out.parent
     if not folder.is_dir():
         fail(f"--out={out}: no such folder {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        fail(f"--out={out}: folder {folder} cannot be written")
+    from jaxrl.config import ConfigError
+    from jaxrl.runlog import check_writable
+
+    try:
+        check_writable(folder)  # a temporary file proves it: root, a read-only filesystem
+    except ConfigError as error:
+        fail(f"--out={out}: {error}")
 
 
 def prepare(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     import jax
     import numpy as np
 
-    from jaxrl import data, experts
+    from jaxrl import data, experts, runlog
     from jaxrl.config import ConfigError
 
     try:
@@ -161,7 +167,10 @@ def main(argv: list[str] | None = None) -> None:
         "episodes": args.episodes,
         "seed": args.seed,
     }
-    path = data.save(args.out, demos, provenance)
+    try:
+        path = data.save(args.out, demos, provenance)
+    except OSError as error:
+        fail(f"writing --out={args.out} failed: {runlog.cause(error)}; nothing was written", code=1)
     print(
         f"{args.episodes} episodes ({demos.num_transitions} steps): return {np.mean(returns):.2f}"
         f" +- {np.std(returns):.2f} in {path}"

@@ -12,8 +12,11 @@ folder that holds a run is continued from its latest checkpoint: by ``--resume``
 or by rerunning the command with its ``--run-dir``; any flag given must then repeat the run's
 stored value, except ``--total-steps``, which may grow. ``--init-from RUN`` starts a new run from
 the actor and observation statistics of RUN (a run of the same learner and actor sizes, such as
-one ``experiments.pretrain`` wrote), with a fresh critic. Invalid input exits with code 2 and one
-line on stderr before anything compiles, and changes nothing in the run folder.
+one ``experiments.pretrain`` wrote), with a fresh critic. Invalid input, a run folder that cannot
+be created or written included, exits with code 2 and one line on stderr before anything
+compiles, and changes nothing in the run folder. A write that fails during the run (a full disk)
+exits with code 1 and one line naming the folder and the cause; the metrics and the latest
+complete checkpoint are kept, and the same command continues the run once it can write again.
 
 With ``--distributed`` the same command runs once per process (``--process-id`` 0, 1, ...) and
 the processes train one run together; process 0 writes the run folder and prints. Each command
@@ -26,8 +29,10 @@ exit code 1 instead of a crash dump, and rerunning the commands resumes the run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +43,14 @@ if TYPE_CHECKING:
     from jaxrl.config import TrainConfig
 
 FLAG_NAMES = {"num_seeds": "seeds"}  # fields whose flag is not their name
+
+
+def flag(field: str) -> str:
+    """How the command line names a config field: ``--learning-rate``, ``--seeds``."""
+    return "--" + FLAG_NAMES.get(field, field).replace("_", "-")
+
+
+RERUN = "free space (or fix the folder) and run the same command again to continue"
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any], TrainConfig | None]:
@@ -126,11 +139,11 @@ def stored_config(resume: str | None, run_dir: str | None) -> TrainConfig | None
 
 def command_config(algo: str, args: argparse.Namespace, overrides: dict[str, Any]) -> TrainConfig:
     """The config the command line builds: defaults, then the preset, the flags, the scaling."""
-    import jaxrl
     from jaxrl.config import scale_envs
+    from jaxrl.registry import build_config
 
-    config = jaxrl.make_config(algo, preset=args.preset, **overrides)
-    return config if args.scale_envs is None else scale_envs(config, args.scale_envs)
+    config = build_config(algo, args.preset, overrides, flag)
+    return config if args.scale_envs is None else scale_envs(config, args.scale_envs, flag)
 
 
 def check_unchanged(
@@ -146,10 +159,10 @@ def check_unchanged(
     if args.algo is not None:
         sources["algo"] = "--algo={}"
     env = overrides.get("env", stored.env)
-    for field in preset_values(args.algo or stored.algo, args.preset, env) if args.preset else ():
+    for field in preset_values(args.algo or stored.algo, args.preset, env, flag) if args.preset else ():
         sources[field] = f"--preset={args.preset} (which sets {field}={{}})"
     for field in fixed:
-        sources[field] = "--" + FLAG_NAMES.get(field, field).replace("_", "-") + "={}"
+        sources[field] = flag(field) + "={}"
     if args.scale_envs is not None:
         for field in ("num_envs", "num_minibatches"):
             sources[field] = f"--scale-envs={args.scale_envs:g} (which makes {field}={{}})"
@@ -164,7 +177,8 @@ def train_or_resume(args: argparse.Namespace, overrides: dict[str, Any], stored:
     """Train a new run, or continue the stored one; returns the run folder and the result."""
     import jaxrl
     from jaxrl.parallel import mesh_for
-    from jaxrl.training import check_init_from, hold, resume_config
+    from jaxrl.runlog import check_writable
+    from jaxrl.training import check_init_from, resume_config
 
     progress, loggers = not args.no_progress, args.logger
     if stored is None:
@@ -172,19 +186,33 @@ def train_or_resume(args: argparse.Namespace, overrides: dict[str, Any], stored:
         mesh_for(config)  # enough devices for the environments, before anything is written
         check_init_from(config)  # a run to start from that fits, before anything is written
         run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(config)
+        check_writable(run_dir)
         with hold(run_dir):
             say(f"training {config.algo} on {config.env} into {run_dir}", file=sys.stderr)
             return run_dir, jaxrl.train(config, run_dir, progress=progress, loggers=loggers)
     run_dir = Path(args.resume or args.run_dir)
     check_unchanged(stored, args, overrides, run_dir)
-    config, done_steps = resume_config(run_dir, overrides.get("total_steps"))
+    config, done_steps = resume_config(run_dir, overrides.get("total_steps"), flag)
     mesh_for(config)
+    check_writable(run_dir)
     with hold(run_dir):
         if done_steps is None:
             say(f"{run_dir} has no checkpoint yet: training it from the start", file=sys.stderr)
             return run_dir, jaxrl.train(config, run_dir, progress=progress, loggers=loggers)
         say(f"resuming {run_dir} from step {done_steps}", file=sys.stderr)
         return run_dir, jaxrl.resume(run_dir, config.total_steps, progress=progress, loggers=loggers)
+
+
+@contextlib.contextmanager
+def hold(run_dir: Path) -> Iterator[None]:
+    """:func:`jaxrl.training.hold`, with a write that fails while taking the lock (a disk
+    filled since the check) as :class:`~jaxrl.runlog.RunWriteError`."""
+    from jaxrl import runlog, training
+
+    with contextlib.ExitStack() as stack:
+        with runlog.writing(run_dir):
+            stack.enter_context(training.hold(run_dir))
+        yield
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -206,6 +234,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(error))
     except jaxrl.TrainingDiverged as error:
         fail(f"training diverged: {error}", code=1)
+    except jaxrl.RunWriteError as error:
+        fail(f"{error}; the metrics and the latest complete checkpoint are kept: {RERUN}", code=1)
     except jax.errors.JaxRuntimeError as error:
         if not args.distributed:
             raise

@@ -13,6 +13,7 @@ from jaxrl.config import PRESETS, ConfigError, TrainConfig
 from jaxrl.learners.base import Learner
 from jaxrl.loop import TrainState
 from jaxrl.registry import LEARNERS, make_config, make_learner
+from jaxrl.runlog import RunWriteError
 from jaxrl.training import (
     TrainingDiverged,
     TrainResult,
@@ -29,6 +30,7 @@ __all__ = [
     "LEARNERS",
     "Learner",
     "PRESETS",
+    "RunWriteError",
     "TrainConfig",
     "TrainResult",
     "TrainState",

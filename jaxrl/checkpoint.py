@@ -5,11 +5,19 @@ resumed run continues bit for bit. The state is stored as a flat dict of its non
 tree structure of a freshly initialised state. Orbax writes each checkpoint to a temporary folder and renames
 it when complete, so a crash or interrupt never leaves a half-written latest checkpoint: a save
 killed midway leaves only that temporary folder, which restores ignore and the next save of the
-same step replaces.
+same step replaces. A save that fails (TensorStore reports a full disk as a ``ValueError``
+carrying the OS's error code) raises that as an :class:`OSError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +26,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 FOLDER = "checkpoints"
+_OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")
 
 
 def _flat(tree: Any) -> dict[str, Any]:
@@ -30,9 +39,49 @@ def manager(run_dir: str | Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(Path(run_dir).absolute() / FOLDER, options=options)
 
 
+def _not_a_failed_write(record: logging.LogRecord) -> bool:
+    return _OS_ERROR_CODE.search(record.getMessage()) is None
+
+
+@contextlib.contextmanager
+def _failed_writes_unlogged() -> Iterator[None]:
+    """Orbax's threads and asyncio log every write a full disk failed, with its traceback, and
+    TensorStore's late callbacks find the save's event loop closed; the save raises the failure
+    anyway, so those reports are dropped. Futures whose failure nobody retrieved are collected
+    here, while their logs are still dropped."""
+    loggers = [logging.getLogger(name) for name in ("absl", "asyncio")]
+    for logger in loggers:
+        logger.addFilter(_not_a_failed_write)
+    unraisable = sys.unraisablehook
+    sys.unraisablehook = lambda report: None if _loop_closed(report.exc_value) else unraisable(report)
+    try:
+        yield
+    except BaseException:
+        gc.collect()
+        raise
+    finally:
+        sys.unraisablehook = unraisable
+        for logger in loggers:
+            logger.removeFilter(_not_a_failed_write)
+
+
+def _loop_closed(error: BaseException | None) -> bool:
+    """TensorStore's callbacks into the event loop of a save that already failed."""
+    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
 def save(checkpoints: ocp.CheckpointManager, iteration: int, state: Any) -> None:
-    checkpoints.save(iteration, args=ocp.args.StandardSave(_flat(state)))
-    checkpoints.wait_until_finished()
+    """Save ``state`` as step ``iteration``; OSError if writing failed (only the temporary
+    folder of the save is left, which restores ignore)."""
+    try:
+        with _failed_writes_unlogged():
+            checkpoints.save(iteration, args=ocp.args.StandardSave(_flat(state)))
+            checkpoints.wait_until_finished()
+    except ValueError as error:
+        code = _OS_ERROR_CODE.search(str(error))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from error
 
 
 def latest_iteration(run_dir: str | Path) -> int | None:

@@ -6,8 +6,13 @@ rate, discount, clip range, ...) are leaves, so they are traced and a sweep over
 ``jax.vmap``; sizes, loop counts, names and flags are static metadata. Each field carries its
 help text and its check, so the command line and validation are generated from one place.
 Validation raises :class:`ConfigError` with one line naming the bad value and what is valid;
-it runs before anything compiles. This module deliberately knows nothing about how training
-runs, nor which learners exist (:mod:`jaxrl.registry` builds configs for a named learner).
+it runs before anything compiles. Every numeric field must be finite unless infinity has a
+meaning it declares (``max_grad_norm``: no clip). A field is named as Python spells it
+(``learning_rate=inf``) unless the caller names it otherwise (the command line's
+``--learning-rate``). :func:`coerce` turns what a user passes into a field's type (a list sweeps
+a hyperparameter like a tuple or array) or refuses it, naming the field, the value and the type
+expected. This module deliberately knows nothing about how training runs, nor which learners
+exist (:mod:`jaxrl.registry` builds configs for a named learner).
 """
 
 from __future__ import annotations
@@ -25,9 +30,18 @@ class ConfigError(ValueError):
     """A configuration value that cannot work; the message is one line."""
 
 
-def hyper(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
-    """A traced numeric hyperparameter."""
-    return dataclasses.field(default=default, metadata={"help": help, "check": check})
+Naming = Callable[[str], str]  # a field's name as the user wrote it: learning_rate, --learning-rate
+
+
+def python_name(field: str) -> str:
+    return field
+
+
+def hyper(
+    default: Any, help: str, check: Callable[[Any], str | None] | None = None, infinite: bool = False
+) -> Any:
+    """A traced numeric hyperparameter; finite unless ``infinite`` (then inf means something)."""
+    return dataclasses.field(default=default, metadata={"help": help, "check": check, "infinite": infinite})
 
 
 def static(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
@@ -81,15 +95,33 @@ def one_of(*options: str) -> Callable[[Any], str | None]:
     return lambda value: None if value in options else "one of " + ", ".join(options)
 
 
-def check_fields(config: Any) -> None:
-    """Run each field's check; raise ConfigError on the first failure."""
+def finite(value: Any) -> str | None:
+    return None if np.all(np.isfinite(np.asarray(value))) else "a finite number"
+
+
+def _expected(f: dataclasses.Field, value: Any) -> str | None:
+    """What would be valid for field ``f`` when ``value`` is not: its check's, and finite."""
+    check = f.metadata.get("check")
+    expected = None if check is None else check(value)
+    numeric = np.asarray(value).dtype.kind in "fc"
+    if numeric and not f.metadata.get("infinite") and finite(value) is not None:
+        return "a finite number" if expected is None else "a finite " + expected.removeprefix("a ")
+    return expected
+
+
+def check_fields(config: Any, name: Naming = python_name) -> None:
+    """Check each field's type (:func:`coerce`), run its check, and require numbers to be finite
+    unless the field says infinity has a meaning; raise ConfigError on the first failure, naming
+    the field by ``name``."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        check = f.metadata.get("check")
         if dataclasses.is_dataclass(value):
-            check_fields(value)
-        elif check is not None and (expected := check(value)) is not None:
-            raise ConfigError(f"--{f.name.replace('_', '-')}={_show(value)} is invalid: expected {expected}")
+            check_fields(value, name)
+            continue
+        if "help" in f.metadata:
+            coerce(f, value, name)  # a config built without make_config: the type first
+        if (expected := _expected(f, value)) is not None:
+            raise ConfigError(f"{name(f.name)}={_show(value)} is invalid: expected {expected}")
 
 
 def _show(value: Any) -> str:
@@ -153,7 +185,7 @@ class TrainConfig:
     gamma: float = hyper(0.995, "discount factor", unit_interval)
     gae_lambda: float = hyper(0.95, "GAE lambda", unit_interval)
     reward_scaling: float = hyper(10.0, "multiplier on rewards before advantages", positive)
-    max_grad_norm: float = hyper(math.inf, "global gradient-norm clip (inf: none)", positive)
+    max_grad_norm: float = hyper(math.inf, "global gradient-norm clip (inf: none)", positive, infinite=True)
     critic_optimizer: str = static(
         "shared",
         "the critic's optimiser: shared with the actor (one learning rate and schedule), or separate"
@@ -272,65 +304,72 @@ TASK_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset_names(preset: str | None) -> list[str]:
+def preset_names(preset: str | None, name: Naming = python_name) -> list[str]:
     """``"cpu,bpo"`` -> ["cpu", "bpo"] (applied in that order); None -> ["playground"]."""
+    if preset is not None and not isinstance(preset, str):
+        raise ConfigError(f"{name('preset')}={preset!r} is invalid: expected a str")
     names = (preset or "playground").split(",")
-    for name in names:
-        if name not in PRESETS:
+    for each in names:
+        if each not in PRESETS:
             raise ConfigError(
-                f"--preset={preset} is invalid: expected one of {', '.join(PRESETS)}, or several"
-                f" joined by commas (e.g. cpu,bpo)"
+                f"{name('preset')}={preset} is invalid: expected one of {', '.join(PRESETS)}, or"
+                f" several joined by commas (e.g. cpu,bpo)"
             )
     return names
 
 
-def preset_settings(preset: str | None) -> dict[str, Any]:
+def preset_settings(preset: str | None, name: Naming = python_name) -> dict[str, Any]:
     """The loop's and learners' fields that ``preset`` (one name or several) sets, in order."""
-    return {k: v for name in preset_names(preset) for k, v in PRESETS[name].items()}
+    return {k: v for each in preset_names(preset, name) for k, v in PRESETS[each].items()}
 
 
 def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.name != "learner"]
 
 
-def scale_envs(config: TrainConfig, factor: float) -> TrainConfig:
+def scale_envs(config: TrainConfig, factor: float, name: Naming = python_name) -> TrainConfig:
     """The co-scaling recipe of "Preventing Learning Stagnation in PPO by Scaling to 1 Million
     Parallel Environments" (2025): ``factor`` times the environments and the minibatches, so the
     minibatch size and the learning rate stay as they are and each iteration takes ``factor``
     times the gradient steps on ``factor`` times the data. ``total_steps`` is unchanged."""
     num_envs, num_minibatches = config.num_envs * factor, config.num_minibatches * factor
-    if factor <= 0 or num_envs != round(num_envs) or num_minibatches != round(num_minibatches):
+    if (
+        not (0 < factor < math.inf)
+        or num_envs != round(num_envs)
+        or num_minibatches != round(num_minibatches)
+    ):
         raise ConfigError(
-            f"--scale-envs={factor} is invalid: expected a factor that keeps --num-envs={config.num_envs}"
-            f" and --num-minibatches={config.num_minibatches} whole numbers"
+            f"{name('scale_envs')}={factor} is invalid: expected a factor that keeps"
+            f" {name('num_envs')}={config.num_envs} and {name('num_minibatches')}={config.num_minibatches}"
+            f" whole numbers"
         )
     scaled = config.replace(num_envs=round(num_envs), num_minibatches=round(num_minibatches))
-    validate(scaled)
+    validate(scaled, name)
     return scaled
 
 
-def validate(config: TrainConfig) -> None:
+def validate(config: TrainConfig, name: Naming = python_name) -> None:
     """Raise ConfigError, one line, for the first value that cannot work (the algo's name is
-    :mod:`jaxrl.registry`'s to check)."""
+    :mod:`jaxrl.registry`'s to check), naming fields by ``name``."""
     import envs
 
     try:
         envs.check_name(config.env)
     except ValueError as error:
-        raise ConfigError(f"--env={config.env} is invalid: {error}") from None
-    check_fields(config)
+        raise ConfigError(f"{name('env')}={config.env} is invalid: {error}") from None
+    check_fields(config, name)
     batch = config.transitions_per_iteration
     if batch % config.num_minibatches:
         raise ConfigError(
-            f"--num-minibatches={config.num_minibatches} must divide the {batch} transitions of an"
-            f" iteration (num_envs*num_unrolls*unroll_length)"
+            f"{name('num_minibatches')}={config.num_minibatches} must divide the {batch} transitions of"
+            f" an iteration (num_envs*num_unrolls*unroll_length)"
         )
     segments = config.num_envs * config.num_unrolls
     if config.minibatch_unit == "segment" and segments % config.num_minibatches:
         raise ConfigError(
-            f"--num-minibatches={config.num_minibatches} must divide the {segments} segments of an"
-            f" iteration (num_envs*num_unrolls) with --minibatch-unit=segment; use"
-            f" --minibatch-unit=transition or a divisor"
+            f"{name('num_minibatches')}={config.num_minibatches} must divide the {segments} segments of"
+            f" an iteration (num_envs*num_unrolls) with {name('minibatch_unit')}=segment; use"
+            f" {name('minibatch_unit')}=transition or a divisor"
         )
     if config.critic_warmup_iterations and config.critic_optimizer != "separate":
         raise ConfigError(
@@ -339,7 +378,7 @@ def validate(config: TrainConfig) -> None:
         )
     if config.total_steps < config.steps_per_iteration:
         raise ConfigError(
-            f"--total-steps={config.total_steps} is less than one iteration"
+            f"{name('total_steps')}={config.total_steps} is less than one iteration"
             f" ({config.steps_per_iteration} steps ="
             f" num_envs*num_unrolls*unroll_length*action_repeat*action_chunk)"
         )
@@ -347,9 +386,62 @@ def validate(config: TrainConfig) -> None:
         value = getattr(config, f.name)
         if not f.metadata.get("static") and np.ndim(value) > 0 and np.shape(value) != (config.num_seeds,):
             raise ConfigError(
-                f"{f.name} has shape {np.shape(value)}: a swept hyperparameter needs one value per"
+                f"{name(f.name)} has shape {np.shape(value)}: a swept hyperparameter needs one value per"
                 f" seed, shape ({config.num_seeds},)"
             )
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _as_int(value: Any) -> int | None:
+    if _is_real(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _as_sizes(value: Any) -> tuple[int, ...] | None:
+    if not isinstance(value, (list, tuple)):
+        return None
+    sizes = tuple(_as_int(v) for v in value)
+    return None if None in sizes else sizes
+
+
+def _as_hyper(value: Any) -> Any:
+    """A number stays one; a list, tuple or array of numbers is a float32 vector (a sweep)."""
+    if _is_real(value):
+        return value
+    if isinstance(value, (list, tuple)):
+        return np.asarray(value, np.float32) if value and all(map(_is_real, value)) else None
+    dtype = getattr(value, "dtype", None)
+    return value if dtype is not None and np.issubdtype(dtype, np.number) else None
+
+
+_STATIC_TYPES: dict[type, tuple[Callable[[Any], Any], str]] = {
+    bool: (lambda v: bool(v) if isinstance(v, (bool, np.bool_)) else None, "True or False"),
+    int: (_as_int, "an integer"),
+    float: (lambda v: float(v) if _is_real(v) else None, "a number"),
+    str: (lambda v: v if isinstance(v, str) else None, "a str"),
+    tuple: (_as_sizes, "a list or tuple of integers"),
+}
+
+
+def coerce(f: dataclasses.Field, value: Any, name: Naming = python_name) -> Any:
+    """``value`` as field ``f``'s type: a hyperparameter is a number, or a list, tuple or array
+    of them (a sweep, one value per seed: a float32 vector); a static field is its default's
+    type (an integral float is an int, a list of sizes a tuple). ConfigError, one line naming
+    the field, the value and the type expected, for anything else."""
+    if not f.metadata.get("static"):
+        converted, expected = _as_hyper(value), "a number, or a list, tuple or array of them (one per seed)"
+    else:
+        convert, expected = _STATIC_TYPES[type(f.default)]
+        converted = convert(value)
+    if converted is None:
+        raise ConfigError(f"{name(f.name)}={value!r} is invalid: expected {expected}")
+    return converted
 
 
 def to_dict(config: TrainConfig) -> dict[str, Any]:

@@ -196,7 +196,8 @@ def save(path: str | Path, demos: Demonstrations, provenance: dict[str, Any]) ->
     """Write ``demos`` to ``path`` (an ``.npz``) and ``provenance`` (JSON-serialisable: env,
     source, the collecting policy's return, action noise, episodes, seed...) with the creation
     time and the counts to ``FILE.json`` beside it; returns ``path``. ``demos`` is checked first
-    (ConfigError, nothing written); each file is written whole or not at all."""
+    (ConfigError, nothing written); each file is written whole or not at all, and the provenance
+    is removed if the demonstrations cannot be written (a full disk: OSError)."""
     path = Path(path)
     demos = _typed(demos._asdict(), "demonstrations")
     check(demos)
@@ -208,7 +209,11 @@ def save(path: str | Path, demos: Demonstrations, provenance: dict[str, Any]) ->
     }
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"
     _replace_atomically(provenance_path(path), lambda file: file.write(text.encode()))
-    _replace_atomically(path, lambda file: np.savez(file, **demos._asdict()))
+    try:
+        _replace_atomically(path, lambda file: np.savez(file, **demos._asdict()))
+    except BaseException:  # a full disk: no provenance of demonstrations that were not written
+        provenance_path(path).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 from jaxrl import config as configs
-from jaxrl.config import ConfigError, TrainConfig
+from jaxrl.config import ConfigError, Naming, TrainConfig, python_name
 from jaxrl.learners import bpo, dppo, fpo, gorl, policyflow, ppo, reinflow
 from jaxrl.learners.base import Learner, LearnerFactory
 
@@ -35,24 +35,26 @@ def make_learner(name: str, observation_size: int, action_size: int) -> Learner:
 
 
 def check_algo(algo: Any, flag: str = "--algo=") -> LearnerFactory:
-    if algo not in LEARNERS:
+    if not isinstance(algo, str) or algo not in LEARNERS:
         raise ConfigError(f"{flag}{algo} is invalid: expected one of {', '.join(LEARNERS)}")
     return LEARNERS[algo]
 
 
-def validate(config: TrainConfig) -> None:
+def validate(config: TrainConfig, name: Naming = python_name) -> None:
     """Raise ConfigError, one line, for the first value that cannot work."""
-    check_algo(config.algo)
-    configs.validate(config)
+    check_algo(config.algo, name("algo") + "=")
+    configs.validate(config, name)
 
 
-def preset_values(algo: str, preset: str | None, env: str | None = None) -> dict[str, Any]:
+def preset_values(
+    algo: str, preset: str | None, env: str | None = None, name: Naming = python_name
+) -> dict[str, Any]:
     """What ``preset`` sets for ``algo`` on ``env``: the task's own settings
     (:data:`~jaxrl.config.TASK_SETTINGS`), then each named preset with the learner's additions
     to it, in order."""
-    values = dict(configs.TASK_SETTINGS.get(env, {}))
-    for name in configs.preset_names(preset):
-        values.update({**configs.PRESETS[name], **LEARNERS[algo].presets.get(name, {})})
+    values = dict(configs.TASK_SETTINGS.get(env, {}) if isinstance(env, str) else {})
+    for each in configs.preset_names(preset, name):
+        values.update({**configs.PRESETS[each], **LEARNERS[algo].presets.get(each, {})})
     return values
 
 
@@ -60,22 +62,34 @@ def make_config(algo: str = "ppo", preset: str | None = None, **overrides: Any) 
     """A validated TrainConfig for ``algo``: defaults (the learner's own loop defaults over
     the loop's), then the task's and the preset's settings, then ``overrides``.
 
-    Overrides may name fields of TrainConfig or of the learner's config, flat.
+    Overrides may name fields of TrainConfig or of the learner's config, flat. A swept
+    hyperparameter is a list, tuple or array of one value per seed; a value of the wrong type
+    is a ConfigError naming the field, the value and the type expected, before anything traces.
     """
-    factory = check_algo(algo)
+    return build_config(algo, preset, overrides)
+
+
+def build_config(
+    algo: str, preset: str | None, overrides: dict[str, Any], name: Naming = python_name
+) -> TrainConfig:
+    """:func:`make_config`, its messages naming each field by ``name`` (the command line's flags)."""
+    factory = check_algo(algo, name("algo") + "=")
     learner_type = factory.config_type
     env = overrides.get("env", TrainConfig.env)
-    values = {**factory.loop_defaults, **preset_values(algo, preset, env), **overrides}
-    loop_names = set(configs.field_names(TrainConfig))
-    learner_names = set(configs.field_names(learner_type))
-    unknown = sorted(set(values) - loop_names - learner_names)
+    values = {**factory.loop_defaults, **preset_values(algo, preset, env, name), **overrides}
+    fields = {f.name: f for cls in (learner_type, TrainConfig) for f in dataclasses.fields(cls)}
+    fields.pop("learner")
+    unknown = sorted(set(values) - set(fields) - {"algo"})
     if unknown:
         raise ConfigError(f"unknown config field {unknown[0]!r} for algo {algo!r}")
+    values = {k: configs.coerce(fields[k], v, name) for k, v in values.items() if k != "algo"}
+    learner_names = set(configs.field_names(learner_type))
+    loop_names = set(configs.field_names(TrainConfig))
     learner_config = learner_type(**{k: v for k, v in values.items() if k in learner_names})
     config = TrainConfig(
         algo=algo, learner=learner_config, **{k: v for k, v in values.items() if k in loop_names}
     )
-    validate(config)
+    validate(config, name)
     return config
 
 

@@ -2,16 +2,25 @@
 learning-curve PNG, each written so that a crash cannot corrupt what was there before
 (whole-file writes go to a temporary file that is renamed; metric lines are appended and
 flushed, after cutting off a line a crash left half-written). A config.json that cannot be
-read is a :class:`~jaxrl.config.ConfigError` naming the file. Plotting draws on a bare
+read is a :class:`~jaxrl.config.ConfigError` naming the file. :func:`check_writable` finds a
+folder that cannot be created or written (a file in the way, no permission, a read-only
+filesystem) before anything compiles; a write that fails during a run (a full disk, a quota, a
+permission changed under it) is :class:`RunWriteError`, one line naming the folder and the
+cause, and leaves no half-written file behind (a half metrics line is cut, a temporary file
+removed). Plotting draws on a bare
 matplotlib ``Figure``, never through pyplot, so it needs no display and leaves the caller's
 backend alone. Nothing here touches JAX.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +29,57 @@ from jaxrl.config import ConfigError
 CONFIG_FILE, METRICS_FILE, CURVE_FILE = "config.json", "metrics.jsonl", "learning_curve.png"
 
 
+class RunWriteError(RuntimeError):
+    """Writing a run folder failed during a run (no space left, a quota, a permission changed):
+    the message is one line naming the folder and the cause; what was written before stays
+    readable and a resume continues from the latest complete checkpoint."""
+
+
+def cause(error: OSError) -> str:
+    """An OSError's cause in words: 'no space left on device', 'read-only file system', ..."""
+    return os.strerror(error.errno).lower() if error.errno else str(error)
+
+
+def check_writable(folder: str | Path) -> None:
+    """ConfigError, one line naming ``folder`` and the cause, unless ``folder`` is a folder that
+    can be written or can be created: the nearest existing ancestor must be a folder this
+    process may write, which a temporary file created and removed there proves (permissions
+    alone do not: root passes them, and a read-only filesystem grants them). Leaves nothing."""
+    folder = Path(folder)
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if os.path.lexists(p))
+    where = "" if existing == folder.absolute() else f" ({existing})"
+    if not existing.is_dir():
+        problem = "a broken link" if not existing.exists() else "a file, not a folder"
+        raise ConfigError(f"{folder} cannot be written: {existing} is {problem}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{folder} cannot be written: {os.strerror(errno.EACCES).lower()}{where}")
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".jaxrl-probe-", dir=existing)
+    except OSError as error:
+        raise ConfigError(f"{folder} cannot be written: {cause(error)}{where}") from None
+    os.close(descriptor)
+    os.unlink(probe)
+
+
+@contextlib.contextmanager
+def writing(run_dir: Path) -> Iterator[None]:
+    """Turn an OSError of the block (a write to ``run_dir``) into :class:`RunWriteError`."""
+    try:
+        yield
+    except OSError as error:
+        raise RunWriteError(f"writing {run_dir} failed: {cause(error)}") from error
+
+
 def atomic_write(path: Path, write) -> None:
-    """``write(temporary_path)``, then rename over ``path``: readers see the old or the new file."""
+    """``write(temporary_path)``, then rename over ``path``: readers see the old or the new file,
+    and a write that fails leaves no temporary file."""
     temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    os.replace(temporary, path)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
@@ -55,16 +110,24 @@ def _finite(value: Any) -> Any:
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
-    """Append one line, after cutting off a trailing line that a crash left unfinished."""
+    """Append one line, after cutting off a trailing line that a crash left unfinished; a write
+    that fails (a full disk) cuts off what it wrote of the line."""
     line = json.dumps({k: _finite(v) for k, v in record.items()}) + "\n"
-    with open(run_dir / METRICS_FILE, "ab+") as f:
+    with open(run_dir / METRICS_FILE, "ab+", buffering=0) as f:
         f.seek(0)
         text = f.read()
-        if text and not text.endswith(b"\n"):
-            f.truncate(text.rfind(b"\n") + 1)
-        f.write(line.encode())
-        f.flush()
-        os.fsync(f.fileno())
+        end = text.rfind(b"\n") + 1
+        if len(text) > end:
+            f.truncate(end)
+        data = line.encode()
+        try:
+            while data:
+                data = data[f.write(data) :]
+            os.fsync(f.fileno())
+        except OSError:
+            with contextlib.suppress(OSError):
+                f.truncate(end)
+            raise
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

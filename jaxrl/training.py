@@ -9,7 +9,10 @@ progress bar and the user's ``on_eval``, in that order, so a checkpoint never la
 A learner's phases run between chunks at the iterations they name, each as its own
 seed-vmapped program, before the checkpoint of that iteration; a record's ``stage`` counts the
 phases run before its chunk. A non-finite metric stops the run with :class:`TrainingDiverged`
-before anything of its chunk is written. A run folder has one writer at a time
+before anything of its chunk is written. A run folder that cannot be written is refused before
+anything compiles (:func:`jaxrl.runlog.check_writable`); a write that fails during the run (a
+full disk) stops it with :class:`~jaxrl.runlog.RunWriteError`, and the run resumes from its
+latest complete checkpoint. A run folder has one writer at a time
 (:mod:`jaxrl.runlock`), and a resume restarts from the latest complete checkpoint, dropping the
 records written after it. The state is laid out over the devices by :mod:`jaxrl.parallel`. In a
 run of several processes every process calls the same functions in the same order; process 0
@@ -35,8 +38,9 @@ import numpy as np
 
 import envs
 from jaxrl import checkpoint, parallel, runlock, runlog
+from jaxrl import config as configs
 from jaxrl import loggers as loggers_module
-from jaxrl.config import ConfigError, TrainConfig, to_dict
+from jaxrl.config import ConfigError, Naming, TrainConfig, python_name, to_dict
 from jaxrl.learners.base import Learner, actor_keys
 from jaxrl.loop import Loop, TrainState, make_loop
 from jaxrl.registry import from_dict, make_learner, validate
@@ -251,7 +255,9 @@ def train(
     """Train ``config.num_seeds`` seeds in one program; returns the final state and metrics.
 
     With ``run_dir``, writes the config, ``metrics.jsonl``, a learning curve and checkpoints
-    there, holding the folder's lock throughout. A folder holding a checkpoint is refused
+    there, holding the folder's lock throughout; a folder that cannot be written is a
+    ConfigError before anything compiles, a write that fails later a
+    :class:`~jaxrl.runlog.RunWriteError`. A folder holding a checkpoint is refused
     (:func:`resume` continues it); one without (a run stopped before its first checkpoint) is
     started over. A new run with ``config.init_from`` starts from that run's actor and
     observation statistics (:func:`pretrained_actor`). ``on_eval`` is called with each
@@ -269,9 +275,12 @@ def train(
         return _train(config, mesh, None, progress, on_eval, loggers, _resume, pretrained)
     run_dir = Path(run_dir)
     _check_not_a_file(run_dir)
-    with hold(run_dir):
-        if not _resume:
-            _prepare_fresh(run_dir)
+    runlog.check_writable(run_dir)
+    with contextlib.ExitStack() as stack:
+        with runlog.writing(run_dir):
+            stack.enter_context(hold(run_dir))
+            if not _resume:
+                _prepare_fresh(run_dir)
         return _train(config, mesh, run_dir, progress, on_eval, loggers, _resume, pretrained)
 
 
@@ -349,7 +358,8 @@ def _initial_state(
     done_steps = int(state.iteration[0]) * config.steps_per_iteration
     records = [r for r in runlog.read_metrics(run_dir) if r["env_steps"] <= done_steps]
     if parallel.is_writer():
-        runlog.keep_metrics_until(run_dir, done_steps)
+        with runlog.writing(run_dir):
+            runlog.keep_metrics_until(run_dir, done_steps)
     return state, records, records[-1]["wall_time"] if records else 0.0
 
 
@@ -379,23 +389,34 @@ def _callbacks(
     """What happens after each evaluation, in order: the metrics line, the loggers, the
     checkpoint (every process writes its shards), the learning curve, the progress bar and the
     user's ``on_eval``. The metrics line comes first, so a checkpoint never lacks its record."""
-    callbacks: list[Callback] = []
+    writes: list[Callback] = []  # each OSError they raise (a full disk) is a RunWriteError
     writer = run_dir is not None and parallel.is_writer()
     if writer:
-        callbacks.append(lambda record, state: runlog.append_metrics(run_dir, record))
+        writes.append(lambda record, state: runlog.append_metrics(run_dir, record))
         for metric_logger in loggers_module.make(loggers, run_dir, to_dict(config), start_step):
             stack.callback(metric_logger.close)
-            callbacks.append(lambda record, state, log=metric_logger.log: log(record))
+            writes.append(lambda record, state, log=metric_logger.log: log(record))
     if run_dir is not None:
         checkpoints = stack.enter_context(contextlib.closing(checkpoint.manager(run_dir)))
-        callbacks.append(lambda record, state: checkpoint.save(checkpoints, record["iteration"], state))
+        writes.append(lambda record, state: checkpoint.save(checkpoints, record["iteration"], state))
     if writer:
         title = f"{config.algo} on {config.env}"
-        callbacks.append(lambda record, state: runlog.plot_learning_curve(run_dir, records, title))
+        writes.append(lambda record, state: runlog.plot_learning_curve(run_dir, records, title))
+    callbacks = [_writes(run_dir, callback) for callback in writes]
     callbacks.append(lambda record, state: _show_progress(bar, config, record))
     if on_eval is not None:
         callbacks.append(lambda record, state: on_eval(record))
     return callbacks
+
+
+def _writes(run_dir: Path, callback: Callback) -> Callback:
+    """``callback``, with an OSError it raises (a full disk) as :class:`runlog.RunWriteError`."""
+
+    def written(record: dict[str, Any], state: TrainState) -> None:
+        with runlog.writing(run_dir):
+            callback(record, state)
+
+    return written
 
 
 def _progress_bar(config: TrainConfig, iteration: int, progress: bool) -> Any:
@@ -486,7 +507,8 @@ def _train(
     if pretrained is not None and not resuming:
         state = with_pretrained(state, pretrained, learner)
     if run_dir is not None and parallel.is_writer():
-        runlog.write_config(run_dir, to_dict(config))
+        with runlog.writing(run_dir):
+            runlog.write_config(run_dir, to_dict(config))
     iteration = int(state.iteration[0])
     started = time.perf_counter()
     programs = _compile(loop, learner, config, mesh, state, members)
@@ -582,21 +604,25 @@ def check_unchanged(
             )
 
 
-def resume_config(run_dir: str | Path, total_steps: int | None = None) -> tuple[TrainConfig, int | None]:
+def resume_config(
+    run_dir: str | Path, total_steps: int | None = None, name: Naming = python_name
+) -> tuple[TrainConfig, int | None]:
     """The stored config of ``run_dir`` (to ``total_steps`` if given) and the environment steps
-    of its latest checkpoint (None without one); ConfigError if ``total_steps`` is below them."""
+    of its latest checkpoint (None without one); ConfigError, naming the field by ``name``, if
+    ``total_steps`` is below them."""
     config = load_config(run_dir)
     if total_steps is not None:
-        config = config.replace(total_steps=total_steps)
-        validate(config)
+        steps = configs.coerce(TrainConfig.__dataclass_fields__["total_steps"], total_steps, name)
+        config = config.replace(total_steps=steps)
+        validate(config, name)
     iteration = checkpoint.latest_iteration(run_dir)
     if iteration is None:
         return config, None
     done_steps = iteration * config.steps_per_iteration
     if config.total_steps < done_steps:
         raise ConfigError(
-            f"--total-steps={config.total_steps} is less than the {done_steps} steps {run_dir} has"
-            f" already trained; the total may only grow"
+            f"{name('total_steps')}={config.total_steps} is less than the {done_steps} steps {run_dir}"
+            f" has already trained; the total may only grow"
         )
     return config, done_steps
 

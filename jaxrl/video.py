@@ -12,6 +12,7 @@ MuJoCo Playground encodes them, with ``mediapy``, using the ffmpeg binary of the
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -162,14 +163,21 @@ def _use_ffmpeg_wheel() -> None:
 
 
 def write(path: str | Path, images: np.ndarray, fps: float) -> Path:
-    """Encode ``images`` to ``path``: H.264 MP4, or GIF when the name ends in ``.gif``."""
+    """Encode ``images`` to ``path``: H.264 MP4, or GIF when the name ends in ``.gif``; whole or
+    not at all (a failed write, such as on a full disk, leaves no file behind)."""
     import mediapy
 
     _use_ffmpeg_wheel()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     codec = "gif" if path.suffix.lower() == ".gif" else "h264"
-    mediapy.write_video(path, images, fps=fps, codec=codec)
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")  # ffmpeg reads the container from it
+    try:
+        mediapy.write_video(temporary, images, fps=fps, codec=codec)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 import jaxrl
@@ -30,16 +31,16 @@ def test_defaults_are_playground_dm_control_ppo():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"num_envs": 0}, "--num-envs=0"),
-        ({"learning_rate": -1.0}, "--learning-rate=-1.0"),
-        ({"gamma": 1.5}, "--gamma=1.5"),
-        ({"num_minibatches": 7}, "--num-minibatches=7"),
-        ({"total_steps": 10}, "--total-steps=10"),
+        ({"num_envs": 0}, "^num_envs=0 is invalid"),
+        ({"learning_rate": -1.0}, "^learning_rate=-1.0 is invalid"),
+        ({"gamma": 1.5}, "^gamma=1.5 is invalid"),
+        ({"num_minibatches": 7}, "^num_minibatches=7 must divide"),
+        ({"total_steps": 10}, "^total_steps=10 is less"),
         ({"env": "Cartpole"}, "CartpoleBalance"),
         ({"lr_schedule": "cosine"}, "constant, linear"),
         ({"minibatch_unit": "episode"}, "transition, segment"),
         ({"num_envs": 4, "num_unrolls": 1, "num_minibatches": 8, "minibatch_unit": "segment"}, "4 segments"),
-        ({"policy_hidden": ()}, "--policy-hidden"),
+        ({"policy_hidden": ()}, "^policy_hidden= is invalid"),
         ({"bogus": 1}, "bogus"),
     ],
 )
@@ -67,7 +68,9 @@ def test_scale_envs_keeps_minibatch_size_and_learning_rate():
     assert scaled.num_envs * scaled.num_unrolls * scaled.unroll_length // scaled.num_minibatches == minibatch
     assert scaled.learning_rate == config.learning_rate and scaled.total_steps == config.total_steps
     assert scale_envs(config, 0.5).num_envs == config.num_envs // 2
-    with pytest.raises(ConfigError, match="--scale-envs=0.3"):
+    with pytest.raises(
+        ConfigError, match="^scale_envs=0.3 is invalid: expected a factor that keeps num_envs=512"
+    ):
         scale_envs(config, 0.3)
 
 
@@ -96,5 +99,92 @@ def test_the_toy_presets_take_each_learners_additions_and_explicit_values_win():
 def test_presets_combine_in_order_and_a_bad_name_fails_with_one_line():
     combined = jaxrl.make_config("ppo", preset="cpu,bpo")
     assert (combined.num_envs, combined.normalize_obs, combined.learning_rate) == (512, False, 3e-4)
-    with pytest.raises(ConfigError, match=r"^--preset=cpu,gpu is invalid: expected one of .*cpu,bpo"):
+    with pytest.raises(ConfigError, match=r"^preset=cpu,gpu is invalid: expected one of .*cpu,bpo"):
         jaxrl.make_config("ppo", preset="cpu,gpu")
+
+
+INTEGER_FIELDS: set[str] = set()
+
+
+def numeric_fields() -> list[tuple[str, str]]:
+    """(algo, field) for every numeric field of the loop and of each learner."""
+    import dataclasses
+
+    from jaxrl.registry import LEARNERS
+
+    pairs = []
+    for algo, factory in LEARNERS.items():
+        loop = [] if pairs else dataclasses.fields(jaxrl.TrainConfig)
+        for f in [*loop, *dataclasses.fields(factory.config_type)]:
+            if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
+                pairs.append((algo, f.name))
+                if isinstance(f.default, int):
+                    INTEGER_FIELDS.add(f.name)
+    return pairs
+
+
+@pytest.mark.parametrize("algo, field", numeric_fields())
+def test_every_numeric_setting_must_be_finite(algo, field):
+    for value in (math.inf, -math.inf, math.nan):
+        if field == "max_grad_norm" and value == math.inf:
+            continue  # inf: no clip
+        expected = "an integer" if field in INTEGER_FIELDS else ".*a finite"  # inf is no integer
+        if field == "max_grad_norm":
+            expected = "a positive number"
+        with pytest.raises(ConfigError, match=f"^{field}={value} is invalid: expected {expected}") as error:
+            jaxrl.make_config(algo, **{field: value})
+        assert "\n" not in str(error.value)
+
+
+def test_max_grad_norm_keeps_inf_as_no_clip():
+    assert math.isinf(jaxrl.make_config("ppo", max_grad_norm=math.inf).max_grad_norm)
+
+
+def test_a_non_finite_member_of_a_sweep_is_refused():
+    with pytest.raises(ConfigError, match=r"^learning_rate=\[0.0010000000474974513, inf\] is invalid"):
+        jaxrl.make_config("ppo", num_seeds=2, learning_rate=[1e-3, math.inf])
+
+
+@pytest.mark.parametrize("sweep", [[1e-4, 3e-3], (1e-4, 3e-3), np.array([1e-4, 3e-3])])
+def test_a_list_sweeps_like_a_tuple_or_an_array(sweep):
+    config = jaxrl.make_config("ppo", num_seeds=2, learning_rate=sweep)
+    assert np.asarray(config.learning_rate).tolist() == pytest.approx([1e-4, 3e-3])
+    assert isinstance(sweep, np.ndarray) or config.learning_rate.dtype == np.float32
+
+
+def test_lists_of_sizes_are_tuples_and_integral_floats_are_ints():
+    config = jaxrl.make_config("ppo", policy_hidden=[16, 16], total_steps=1e6)
+    assert config.learner.policy_hidden == (16, 16) and config.total_steps == 1_000_000
+    assert isinstance(config.total_steps, int)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"num_envs": "64"}, "num_envs='64' is invalid: expected an integer"),
+        ({"num_envs": 64.5}, "num_envs=64.5 is invalid: expected an integer"),
+        ({"learning_rate": "3e-4"}, "learning_rate='3e-4' is invalid: expected a number, or a list"),
+        ({"learning_rate": [1e-3, "x"]}, r"learning_rate=\[0.001, 'x'\] is invalid: expected a number"),
+        ({"learning_rate": True}, "learning_rate=True is invalid: expected a number"),
+        ({"normalize_obs": 1}, "normalize_obs=1 is invalid: expected True or False"),
+        ({"env": 3}, "env=3 is invalid: expected a str"),
+        (
+            {"policy_hidden": "64,64"},
+            "policy_hidden='64,64' is invalid: expected a list or tuple of integers",
+        ),
+        ({"policy_hidden": [64, 6.5]}, r"policy_hidden=\[64, 6.5\] is invalid: expected a list or tuple"),
+        ({"num_envs": None}, "num_envs=None is invalid: expected an integer"),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_the_field_the_value_and_the_type(overrides, message):
+    with pytest.raises(ConfigError, match="^" + message) as error:
+        jaxrl.make_config("ppo", **overrides)
+    assert "\n" not in str(error.value)
+
+
+def test_a_config_changed_with_replace_is_checked_before_anything_traces():
+    config = jaxrl.make_config("ppo")
+    with pytest.raises(ConfigError, match="^learning_rate=inf is invalid: expected a finite number$"):
+        jaxrl.train(config.replace(learning_rate=math.inf), progress=False)
+    with pytest.raises(ConfigError, match="^num_envs='64' is invalid: expected an integer$"):
+        jaxrl.train(config.replace(num_envs="64"), progress=False)

@@ -257,6 +257,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "learning_rate": 3e-4,
         "update_epochs": 10,
     },
+    # Fine-tuning a pre-trained actor (--init-from), as DPPO's and ReinFlow's Gym fine-tuning
+    # configs run it (their cfg/gym/finetune/*): the critic its own optimiser (the learners set
+    # both rates), the observation statistics those the run starts from (the demonstrations'),
+    # gamma 0.99, lambda 0.95, 5 epochs, chunks of 4 actions. It sets no sizes: --preset
+    # cpu,finetune on the CPU sizes. The learners add their references' own settings.
+    "finetune": {
+        "critic_optimizer": "separate",
+        "update_obs_stats": False,
+        "gamma": 0.99,
+        "gae_lambda": 0.95,
+        "update_epochs": 5,
+        "action_chunk": 4,
+    },
     # Small and fast on a CPU for toy/pointmass (give --env toy/pointmass): 256 envs x one
     # unroll of 32 steps, 8 minibatches x 4 epochs, small networks, 1.5M steps. The learners
     # add what they need to learn the task at these sizes (their ``presets``). The suite's

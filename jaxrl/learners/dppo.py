@@ -35,8 +35,8 @@ so exactly 0.05 at every step, that setting's fixed std) is unstable from scratc
 first steps scale eps_hat by up to 1/sqrt(alpha_bar_K), so a small parameter change moves their
 means by many stds, hence the DDPM default. Choices left open, and what this module does:
 advantages are standardised per minibatch before the denoising discount (as the reference does);
-the critic and its cost are PPO's; there is no entropy bonus and no behaviour-cloning term
-(nothing is pre-trained); the evaluation action runs the chain with zero noise from x^K = 0.
+the critic and its cost are PPO's; there is no entropy bonus and, during RL, no behaviour-cloning
+term (as the reference); the evaluation action runs the chain with zero noise from x^K = 0.
 
 Differences from the reference that remain, with reasons:
 - Clip range: the reference's grows with the step, exponentially from ``clip_ploss_coef_base``
@@ -46,9 +46,13 @@ Differences from the reference that remain, with reasons:
   (``min_logprob_denoising_std``, 0.1 in its configs) from the sampling floor; here the chain's
   one std (floor 0.05) is used for both, so the ratio is the sampler's exact density ratio
   (with a 0.1 floor no log-density exceeds 1.38 and the upper clamp never binds).
-- Learning rates and schedules: the reference's actor (1e-4) and critic (1e-3) have their own
-  optimisers, for fine-tuning the last 10 of 20 steps of a pre-trained policy with clip 0.01;
-  here one optimiser trains every step from scratch (the loop has a single optimiser).
+- Fine-tuning: ``--preset finetune`` (with ``--init-from`` a run that ``experiments.pretrain``
+  cloned by DDPM's epsilon prediction, ``clone_loss``) is the reference's Gym fine-tuning: the
+  last 10 of 20 steps train (``finetune_steps``; the earlier ones run a frozen copy of the actor
+  the run started from, as the reference's ``actor``/``actor_ft`` pair), clip 0.01, the actor at
+  1e-4 and the critic at 1e-3 on optimisers of their own, chunks of 4 actions. The reference's
+  cosine schedules with 10 warm-up iterations (constant after them at these rates) are not
+  reproduced: the rates are constant from the start.
 - Advantage quantile clipping (off by default in the reference) and the value-loss clip are
   not implemented.
 
@@ -226,5 +230,19 @@ def make(observation_size: int, action_size: int) -> Learner:
 
 # Its addition to the loop's pointmass preset: on per-dimension averaged log-probabilities (the
 # reference's) clip 0.2 is too wide to learn toy/pointmass's 2-D actions from scratch; 0.1 learns.
-PRESETS = MappingProxyType({"pointmass": MappingProxyType({"clip_eps": 0.1})})
+# Its addition to the loop's finetune preset: the reference's Gym fine-tuning
+# (cfg/gym/finetune/hopper-v2/ft_ppo_diffusion_mlp.yaml): 20 DDPM steps of which the last 10
+# train, clip 0.01, exploration std floor 0.1, actor 1e-4 and critic 1e-3, value weight 0.5.
+FINETUNE = MappingProxyType(
+    {
+        "denoising_steps": 20,
+        "finetune_steps": 10,
+        "clip_eps": 0.01,
+        "min_std": 0.1,
+        "learning_rate": 1e-4,
+        "critic_learning_rate": 1e-3,
+        "value_cost": 0.5,
+    }
+)
+PRESETS = MappingProxyType({"pointmass": MappingProxyType({"clip_eps": 0.1}), "finetune": FINETUNE})
 FACTORY = LearnerFactory("dppo", DPPOConfig, make, presets=PRESETS)

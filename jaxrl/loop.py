@@ -188,19 +188,23 @@ def update(
 
 
 def iteration(
-    rollout: Rollout, update: Update, state: TrainState, config: TrainConfig
+    learner: Learner, rollout: Rollout, update: Update, state: TrainState, config: TrainConfig
 ) -> tuple[TrainState, Metrics]:
-    """Collect, update, then take the rollout's observations into the statistics; the metrics
-    are the update's means plus the learning rate and the episodes that ended."""
+    """Step the learner's schedule, collect, update, then take the rollout's observations into
+    the statistics; the metrics are the update's means plus the learning rate and the episodes
+    that ended."""
     # Four keys, one unused: the split fixes the random streams that saved runs continue with.
     key, rollout_key, update_key, _ = jax.random.split(state.key, 4)
+    aux = state.aux
+    if learner.schedule is not None:
+        aux = learner.schedule(aux, state.iteration / config.num_iterations, config.learner)
     env_state, trajectories = rollout(
-        state.params, state.aux, state.obs_stats, state.env_state, rollout_key, config
+        state.params, aux, state.obs_stats, state.env_state, rollout_key, config
     )
     # During critic warm-up the actor's optimiser is closed: only the critic trains.
     opt_state = optim.open_actor(state.opt_state, state.iteration >= config.critic_warmup_iterations)
     params, opt_state, metrics = update(
-        state.params, opt_state, state.aux, state.obs_stats, trajectories, update_key, config
+        state.params, opt_state, aux, state.obs_stats, trajectories, update_key, config
     )
     # The next rollout acts under statistics that include this one's observations.
     take_in = config.normalize_obs and config.update_obs_stats
@@ -212,7 +216,7 @@ def iteration(
         "episodes": jnp.sum(ended),
         "episode_return_sum": jnp.sum(trajectories.episode_return),
     }
-    new_state = TrainState(params, opt_state, state.aux, stats, env_state, key, state.iteration + 1)
+    new_state = TrainState(params, opt_state, aux, stats, env_state, key, state.iteration + 1)
     return new_state, metrics
 
 
@@ -273,7 +277,7 @@ def make_loop(env: EpisodeWrapper, learner: Learner, config: TrainConfig) -> Loo
     optimise = functools.partial(update, learner, estimate)
     # Through one jit, run_iterations' reading of the metrics' shapes and its loop body share a
     # single trace of the iteration (tracing the physics is seconds of every compilation).
-    step = jax.jit(functools.partial(iteration, collect, optimise))
+    step = jax.jit(functools.partial(iteration, learner, collect, optimise))
     return Loop(
         init=functools.partial(init_state, learner, env, train_env),
         iteration=step,

@@ -42,7 +42,6 @@ from jaxrl.registry import validate
 from jaxrl.rollout import observe
 
 RECORDS_FILE, CURVE_FILE = "pretrain.jsonl", "pretrain_curve.png"
-# Parameters that are not the actor's: the critics (the value network, BPO's median network).
 
 
 @dataclasses.dataclass(frozen=True)

@@ -186,6 +186,9 @@ class Learner(NamedTuple):
     # ``(params, aux) -> aux`` when a run starts, after a pre-trained actor was put in: lets the
     # learner keep a frozen copy of what it starts from (DPPO's early denoising steps).
     freeze: Callable[[Params, Aux], Aux] | None = None
+    # ``(aux, progress, config) -> aux`` at the start of every iteration, progress the share of
+    # the run's iterations done: a schedule the learner keeps in its state (ReinFlow's noise ceiling).
+    schedule: Callable[[Aux, jax.Array, Any], Aux] | None = None
 
 
 class LearnerFactory(NamedTuple):

@@ -39,14 +39,16 @@ Differences from the reference that remain, with reasons:
   and the final action to [-1, 1], and clips the sampling noise at 3 sigma; here the chain is
   unclamped and the environment gets tanh(x_K), the convention every flow learner of this suite
   shares (a clamp zeroes the flow's gradient wherever it binds).
-- Learning rates: the reference trains the actor at 4.5e-5 and the critic at 6.5e-4, each on a
-  cosine schedule with warm-up, for fine-tuning; here one optimiser at the loop's learning rate
-  trains both from scratch (the loop has a single optimiser for every learner).
-- Noise ceiling: the reference lowers sigma's upper bound over training (``learn_decay``:
-  held for 35% of the iterations, then cosine-annealed to 0.3 s_min + 0.7 s_max); here the
-  bounds are fixed, since the schedule is tuned for a pre-trained flow's fine-tuning.
-- Action chunks: the reference acts with chunks of 4 actions (its horizon, part of the
-  normalisation); here every step is one action (horizon 1).
+- Fine-tuning: ``--preset finetune`` (with ``--init-from`` a run that ``experiments.pretrain``
+  cloned by rectified flow, ``clone_loss``) is the reference's Gym fine-tuning: clip 0.01, the
+  actor at 4.5e-5 and the critic at 6.5e-4 on optimisers of their own, chunks of 4 actions (a
+  chunk's elements are the chain's d, as the reference's horizon is part of its normalisation),
+  and sigma's ceiling lowered over training (``learn_decay``: held for ``noise_hold`` = 35% of
+  the iterations, then cosine-annealed to 0.3 s_min + 0.7 s_max; :func:`noise_ceiling`, kept in
+  the learner's state). From scratch the ceiling stays fixed (``noise_hold`` 1), since the
+  schedule is tuned for a pre-trained flow. The reference's cosine learning-rate schedules (100
+  iterations a cycle, 10 of warm-up) and the critic's weight decay 1e-5 are not reproduced: the
+  rates are constant.
 
 What was measured: ``docs/learners/reinflow.md``.
 """
@@ -55,13 +57,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from types import MappingProxyType
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxrl.actors import chain, flow, gaussian
-from jaxrl.config import hyper, non_negative, override, positive, pytree_config, static
+from jaxrl.config import hyper, non_negative, override, positive, pytree_config, static, unit_interval
 from jaxrl.learners import common
 from jaxrl.learners.base import Batch, Learner, LearnerFactory
 from jaxrl.networks import MLP, time_embedding
@@ -77,6 +80,15 @@ class ReinFlowConfig(common.PPOFields):
     entropy_cost: float = hyper(0.03, "weight of the chain's per-element entropy", non_negative)
     min_noise: float = hyper(0.10, "smallest std of a step's injected noise", positive)
     max_noise: float = hyper(0.24, "largest std of a step's injected noise", positive)
+    noise_hold: float = hyper(
+        1.0,
+        "share of training with the noise ceiling at --max-noise; then it is cosine-annealed to"
+        " --noise-decay of the way from --min-noise to it (1: a fixed ceiling)",
+        unit_interval,
+    )
+    noise_decay: float = hyper(
+        0.7, "where the annealed ceiling ends, from --min-noise (0) to --max-noise (1)", unit_interval
+    )
     log_prob_min: float = hyper(-1.0, "lower clamp of the per-element chain log-probability")
     log_prob_max: float = hyper(1.0, "upper clamp of the per-element chain log-probability")
     flow_steps: int = static(4, "Euler steps K", positive)
@@ -142,6 +154,24 @@ def clone_loss_of(field):
     return clone_loss
 
 
+def noise_ceiling(progress: jax.Array, config: ReinFlowConfig) -> jax.Array:
+    """The largest noise std at ``progress`` (the share of training done), the reference's
+    ``learn_decay``: max_noise until ``noise_hold``, then a cosine down to
+    min_noise + noise_decay (max_noise - min_noise) at the end."""
+    low = config.min_noise + config.noise_decay * (config.max_noise - config.min_noise)
+    annealed = jnp.clip((progress - config.noise_hold) / jnp.maximum(1.0 - config.noise_hold, 1e-8), 0.0, 1.0)
+    return low + (config.max_noise - low) * 0.5 * (1.0 + jnp.cos(jnp.pi * annealed))
+
+
+def init_aux(key: jax.Array, config: ReinFlowConfig):
+    """The noise ceiling in force, which :func:`schedule` steps."""
+    return {"max_noise": jnp.asarray(config.max_noise, jnp.float32)}
+
+
+def schedule(aux, progress: jax.Array, config: ReinFlowConfig):
+    return {**aux, "max_noise": noise_ceiling(progress, config).astype(aux["max_noise"].dtype)}
+
+
 def make(observation_size: int, action_size: int) -> Learner:
     critic = common.value_network(observation_size)
 
@@ -160,7 +190,7 @@ def make(observation_size: int, action_size: int) -> Learner:
             "value": critic.init(keys[2], config),
         }
 
-    def step_of(params, obs, config: ReinFlowConfig, noisy: bool = True) -> chain.Step:
+    def step_of(params, aux, obs, config: ReinFlowConfig, noisy: bool = True) -> chain.Step:
         field, noise = networks(config)
         times = flow.time_grid(config.flow_steps)
 
@@ -168,37 +198,37 @@ def make(observation_size: int, action_size: int) -> Learner:
             mean = x - field.apply(params["policy"], obs, x, times[k]) / config.flow_steps
             if not noisy:
                 return mean, jnp.zeros(())
-            return mean, noise.apply(params["noise"], obs, times[k], config.min_noise, config.max_noise)
+            return mean, noise.apply(params["noise"], obs, times[k], config.min_noise, aux["max_noise"])
 
         return step
 
     def act(params, aux, obs, key, config: ReinFlowConfig):
         shape = (*obs.shape[:-1], action_size)
-        path, log_densities = chain.act(step_of(params, obs, config), key, shape, config.flow_steps)
+        path, log_densities = chain.act(step_of(params, aux, obs, config), key, shape, config.flow_steps)
         log_prob = clamped(chain_log_prob(path, log_densities), config)
         return jnp.tanh(path[..., -1, :]), {"chain": path, "log_prob": log_prob}
 
     def act_deterministic(params, aux, obs, config: ReinFlowConfig):
         shape = (*obs.shape[:-1], action_size)
-        return jnp.tanh(chain.mode(step_of(params, obs, config, noisy=False), shape, config.flow_steps))
+        return jnp.tanh(chain.mode(step_of(params, aux, obs, config, noisy=False), shape, config.flow_steps))
 
-    def entropy(params, obs, config: ReinFlowConfig) -> jax.Array:
+    def entropy(params, aux, obs, config: ReinFlowConfig) -> jax.Array:
         noise = networks(config)[1]
         times = flow.time_grid(config.flow_steps)
-        stds = jax.vmap(lambda t: noise.apply(params["noise"], obs, t, config.min_noise, config.max_noise))(
+        stds = jax.vmap(lambda t: noise.apply(params["noise"], obs, t, config.min_noise, aux["max_noise"]))(
             times
         )
         return entropy_rate(jnp.moveaxis(stds, 0, -2))
 
     def loss(params, old_params, aux, batch: Batch, key, config: ReinFlowConfig):
         stored = batch.extras["chain"]
-        unclamped = chain_log_prob(stored, chain.rescore(step_of(params, batch.obs, config), stored))
+        unclamped = chain_log_prob(stored, chain.rescore(step_of(params, aux, batch.obs, config), stored))
         log_ratio = clamped(unclamped, config) - batch.extras["log_prob"]
         advantage = common.advantages(batch, config.normalize_advantage)
         total, metrics = common.clipped_ppo(
             log_ratio, advantage, batch, critic.value(params, batch.obs, config), config
         )
-        chain_entropy = jnp.mean(entropy(params, batch.obs, config))
+        chain_entropy = jnp.mean(entropy(params, aux, batch.obs, config))
         return total - config.entropy_cost * chain_entropy, {
             **metrics,
             "entropy": chain_entropy,
@@ -214,8 +244,28 @@ def make(observation_size: int, action_size: int) -> Learner:
         act_deterministic,
         critic.value,
         loss,
+        init_aux=init_aux,
         clone_loss=clone_loss_of(lambda config: networks(config)[0]),
+        schedule=schedule,
     )
 
 
-FACTORY = LearnerFactory("reinflow", ReinFlowConfig, make)
+# Its addition to the loop's finetune preset: the reference's Gym fine-tuning
+# (cfg/gym/finetune/hopper-v2/ft_ppo_reflow_mlp.yaml): 4 steps, noise std in [0.10, 0.24] with
+# the ceiling held for 35% of training then annealed (learn_decay), clip 0.01, entropy 0.03,
+# actor 4.5e-5 and critic 6.5e-4, value weight 0.5.
+FINETUNE = MappingProxyType(
+    {
+        "flow_steps": 4,
+        "min_noise": 0.10,
+        "max_noise": 0.24,
+        "noise_hold": 0.35,
+        "noise_decay": 0.7,
+        "clip_eps": 0.01,
+        "entropy_cost": 0.03,
+        "learning_rate": 4.5e-5,
+        "critic_learning_rate": 6.5e-4,
+        "value_cost": 0.5,
+    }
+)
+FACTORY = LearnerFactory("reinflow", ReinFlowConfig, make, presets=MappingProxyType({"finetune": FINETUNE}))

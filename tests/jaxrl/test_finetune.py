@@ -96,3 +96,15 @@ def test_every_ratio_is_one_before_the_first_update_with_frozen_steps(tiny_confi
     state = loop.init(jax.random.PRNGKey(0), config)
     _, metrics = loop.iteration(state, config)
     assert abs(float(metrics["approx_kl"])) < 1e-7 and float(metrics["clip_fraction"]) == 0.0
+
+
+def test_reinflows_noise_ceiling_holds_then_anneals_as_the_reference():
+    from jaxrl.learners.reinflow import noise_ceiling
+
+    config = jaxrl.make_config("reinflow", preset="finetune").learner
+    ceiling = [float(noise_ceiling(jnp.float32(p), config)) for p in (0.0, 0.35, 0.675, 1.0)]
+    low = 0.10 * 0.3 + 0.24 * 0.7  # the reference's max_std_decayed
+    assert ceiling[0] == pytest.approx(0.24) and ceiling[1] == pytest.approx(0.24)
+    assert ceiling[2] == pytest.approx((0.24 + low) / 2, rel=1e-5) and ceiling[3] == pytest.approx(low)
+    fixed = jaxrl.make_config("reinflow").learner  # from scratch: a fixed ceiling
+    assert float(noise_ceiling(jnp.float32(0.9), fixed)) == pytest.approx(0.24)

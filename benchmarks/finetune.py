@@ -66,7 +66,7 @@ class Task:
     episodes: int = 256  # demonstrations
     action_noise: float = 0.0
     expert_steps: int = 0  # the PPO demonstrator's budget, short of convergence (0: scripted)
-    epochs: int = 60  # behaviour cloning
+    epochs: int = 60  # behaviour cloning, at most (early stopping on the held-out loss)
 
 
 TASKS = {
@@ -75,6 +75,8 @@ TASKS = {
         preset="multigoal,finetune",
         finetune_steps=320_000,
         loop={"action_chunk": 1, "num_evals": 4},
+        episodes=1024,
+        epochs=300,
     ),
     "hopper": Task(
         env="brax/hopper",

@@ -94,7 +94,17 @@ def build_config(
 
 
 # Fields added after runs were stored without them: a missing one takes its default.
-ADDED_FIELDS = ("init_from",)
+ADDED_FIELDS = (
+    "init_from",
+    "critic_optimizer",
+    "critic_learning_rate",
+    "critic_warmup_iterations",
+    "update_obs_stats",
+    "action_chunk",
+    "finetune_steps",
+    "noise_hold",
+    "noise_decay",
+)
 
 
 def from_dict(values: dict[str, Any]) -> TrainConfig:

@@ -80,7 +80,7 @@ class ReinFlowConfig(common.PPOFields):
     entropy_cost: float = hyper(0.03, "weight of the chain's per-element entropy", non_negative)
     min_noise: float = hyper(0.10, "smallest std of a step's injected noise", positive)
     max_noise: float = hyper(0.24, "largest std of a step's injected noise", positive)
-    noise_hold: float = hyper(
+    noise_hold: float = static(
         1.0,
         "share of training with the noise ceiling at --max-noise; then it is cosine-annealed to"
         " --noise-decay of the way from --min-noise to it (1: a fixed ceiling)",
@@ -164,12 +164,20 @@ def noise_ceiling(progress: jax.Array, config: ReinFlowConfig) -> jax.Array:
 
 
 def init_aux(key: jax.Array, config: ReinFlowConfig):
-    """The noise ceiling in force, which :func:`schedule` steps."""
-    return {"max_noise": jnp.asarray(config.max_noise, jnp.float32)}
+    """The noise ceiling in force, which :func:`schedule` steps, when it is scheduled (a fixed
+    ceiling is the config's ``max_noise``, and the state holds nothing)."""
+    return {"max_noise": jnp.asarray(config.max_noise, jnp.float32)} if config.noise_hold < 1.0 else {}
 
 
 def schedule(aux, progress: jax.Array, config: ReinFlowConfig):
+    if "max_noise" not in aux:
+        return aux
     return {**aux, "max_noise": noise_ceiling(progress, config).astype(aux["max_noise"].dtype)}
+
+
+def ceiling_of(aux, config: ReinFlowConfig) -> jax.Array:
+    """The noise ceiling in force: the scheduled one, or the config's fixed ``max_noise``."""
+    return aux.get("max_noise", config.max_noise)
 
 
 def make(observation_size: int, action_size: int) -> Learner:
@@ -198,7 +206,9 @@ def make(observation_size: int, action_size: int) -> Learner:
             mean = x - field.apply(params["policy"], obs, x, times[k]) / config.flow_steps
             if not noisy:
                 return mean, jnp.zeros(())
-            return mean, noise.apply(params["noise"], obs, times[k], config.min_noise, aux["max_noise"])
+            return mean, noise.apply(
+                params["noise"], obs, times[k], config.min_noise, ceiling_of(aux, config)
+            )
 
         return step
 
@@ -215,9 +225,9 @@ def make(observation_size: int, action_size: int) -> Learner:
     def entropy(params, aux, obs, config: ReinFlowConfig) -> jax.Array:
         noise = networks(config)[1]
         times = flow.time_grid(config.flow_steps)
-        stds = jax.vmap(lambda t: noise.apply(params["noise"], obs, t, config.min_noise, aux["max_noise"]))(
-            times
-        )
+        stds = jax.vmap(
+            lambda t: noise.apply(params["noise"], obs, t, config.min_noise, ceiling_of(aux, config))
+        )(times)
         return entropy_rate(jnp.moveaxis(stds, 0, -2))
 
     def loss(params, old_params, aux, batch: Batch, key, config: ReinFlowConfig):

@@ -81,11 +81,11 @@ TASKS = {
     "hopper": Task(
         env="brax/hopper",
         preset="cpu,finetune",
-        finetune_steps=1_000_000,
+        finetune_steps=500_000,
         loop={"num_envs": 256, "num_minibatches": 8, "num_evals": 5, "eval_envs": 32},
         episodes=64,
         action_noise=0.1,
-        expert_steps=6_000_000,
+        expert_steps=4_000_000,
     ),
 }
 # The references' fine-tuning sizes (40 environments x 500 steps, 1000 iterations, batch 50,000,

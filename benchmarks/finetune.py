@@ -11,8 +11,10 @@ modes; ``hopper``: a PPO policy trained here for a budget short of convergence, 
 demonstrator as D4RL's, collected with Gaussian action noise), then for every learner the cloning of its own
 actor with its reference's loss (:mod:`jaxrl.pretrain`) and fine-tuning from it (``--init-from``
 with the ``finetune`` preset) at the same environment steps, seeds vmapped. It reports the
-pre-trained and fine-tuned returns (deterministic evaluation), the net growth (fine-tuned minus
-pre-trained, over the pre-trained return, ReinFlow's measure), seconds per iteration and return
+pre-trained and fine-tuned returns (deterministic evaluation, the loop's; and of sampled actions,
+since a multimodal policy's deterministic action can fall between its modes), the net growth
+(fine-tuned minus pre-trained, over the pre-trained return, ReinFlow's measure, deterministic),
+seconds per iteration and return
 against wall time, and on ``multigoal`` the goal directions of the start actions (:mod:`jaxrl.modes`)
 after cloning and after fine-tuning, drawn per learner. Run folders go under ``--work-dir``; the
 table, its JSON and the plots under ``benchmarks/results/finetune_<task>*``.
@@ -153,11 +155,17 @@ def run_learner(spec: str, task: Task, demos, work: Path, seeds: int, extra: dic
         result = jaxrl.resume(finetuned_dir, progress=progress)
     else:
         result = jaxrl.train(tuned, finetuned_dir, progress=progress)
+    sampled = [
+        jaxrl.evaluate_run(run, config.eval_envs, deterministic=False)
+        for run in (pretrained_dir, finetuned_dir)
+    ]
     row = {
         "spec": spec,
         "label": LABELS.get(spec, spec),
         "pretrained": float(np.mean(pretrained_returns)),
         "finetuned_per_seed": result.metrics[-1]["eval_return_per_seed"],
+        "sampled_pretrained": float(np.mean(sampled[0])),
+        "sampled_finetuned_per_seed": np.mean(sampled[1], axis=1).tolist(),
         "seconds_per_iteration": seconds_per_iteration(result.metrics, tuned),
         "wall_seconds": time.perf_counter() - started,
         "records": result.metrics,
@@ -194,8 +202,8 @@ def start_modes(pretrained_dir: Path, finetuned) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]], source_return: float | None) -> list[str]:
     multimodal = any("modes" in row for row in rows)
-    head = "| learner | pre-trained | fine-tuned | net growth | s / iteration |"
-    rule = "|---|---:|---:|---:|---:|"
+    head = "| learner | pre-trained | fine-tuned | net growth | sampled: pre-trained | fine-tuned | s / iteration |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|"
     if multimodal:
         head, rule = head + " start modes: cloned -> fine-tuned (per seed) |", rule + "---|"
     lines = [
@@ -209,9 +217,11 @@ def table(rows: list[dict[str, Any]], source_return: float | None) -> list[str]:
         growth = (
             (tuned.mean() - row["pretrained"]) / abs(row["pretrained"]) if row["pretrained"] else float("nan")
         )
+        sampled = np.asarray(row["sampled_finetuned_per_seed"])
         cells = (
             f"| {row['label']} | {row['pretrained']:.2f} | {tuned.mean():.2f} +- {tuned.std():.2f} |"
-            f" {100 * growth:+.0f}% | {row['seconds_per_iteration']:.3f} |"
+            f" {100 * growth:+.0f}% | {row['sampled_pretrained']:.2f} | {sampled.mean():.2f} +- {sampled.std():.2f} |"
+            f" {row['seconds_per_iteration']:.3f} |"
         )
         if multimodal:
             cells += f" {row['modes']['before']} -> {', '.join(map(str, row['modes']['after']))} |"

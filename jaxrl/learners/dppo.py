@@ -127,8 +127,11 @@ def init_frozen(key: jax.Array, config: DPPOConfig, observation_size: int, actio
 
 
 def freeze(params, aux):
-    """The early steps' frozen copy (with ``finetune_steps``): the actor the run starts from."""
-    return {**aux, "frozen_policy": params["policy"]} if "frozen_policy" in aux else aux
+    """The early steps' frozen copy (with ``finetune_steps``): the actor the run starts from, in
+    buffers of its own (training donates the state, and one buffer cannot be donated twice)."""
+    if "frozen_policy" not in aux:
+        return aux
+    return {**aux, "frozen_policy": jax.tree.map(jnp.copy, params["policy"])}
 
 
 def step_weights_at(t: jax.Array, policy, aux, config: DPPOConfig):

@@ -156,3 +156,13 @@ def test_the_kept_parameters_are_the_bias_corrected_moving_average():
         params = jnp.asarray(target)
     # (0.25 * 1 + 0.5 * 4) / (1 - 0.5^2): the later step weighted twice the earlier
     np.testing.assert_allclose(ema_of((None, state), 0.5), 3.0)
+
+
+def test_dppo_fine_tunes_from_a_cloned_actor_with_its_early_steps_frozen(demos, tmp_path):
+    config = jaxrl.make_config("dppo", **tiny.TINY, denoising_steps=4, finetune_steps=2)
+    pretrain(config, demos, tmp_path / "bc", FEW_EPOCHS, progress=False)
+    tuned = jaxrl.train(config.replace(init_from=str(tmp_path / "bc")), tmp_path / "ft", progress=False)
+    cloned = training._restored_run(tmp_path / "bc")[3].params["policy"]
+    frozen = tuned.state.aux["frozen_policy"]
+    for kept, start in zip(jax.tree.leaves(frozen), jax.tree.leaves(cloned), strict=True):
+        np.testing.assert_array_equal(kept[0], start[0])

@@ -64,10 +64,11 @@ def config_for(args: dict[str, Any]):
         "num_evals": args["epochs"],
         "eval_envs": args["eval_envs"],
         "minibatch_unit": args.get("minibatch_unit", "segment"),  # Brax shuffles whole segments
+        **args.get("set", {}),  # further loop fields (benchmarks.accelerator: its co-scaled sizes)
     }
     if NETWORKS[args["networks"]] is not None:
         overrides["policy_hidden"], overrides["value_hidden"] = NETWORKS[args["networks"]]
-    probe = jaxrl.make_config("ppo", preset=args["preset"], **overrides)
+    probe = jaxrl.make_config(args.get("algo", "ppo"), preset=args["preset"], **overrides)
     return probe.replace(total_steps=args["epochs"] * args["iterations"] * probe.steps_per_iteration)
 
 

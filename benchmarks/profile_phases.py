@@ -1,6 +1,8 @@
-"""Where one training iteration's time goes: our PPO's phases timed one by one.
+"""Where one training iteration's time goes: a learner's phases timed one by one.
 
     python -m benchmarks.profile_phases --env CartpoleBalance --num-envs 256 --networks default
+    python -m benchmarks.profile_phases --algo reinflow --chain-steps 10 --networks small \\
+        --minibatch-unit transition         # another learner (PPO by default), train_speed's sizes
 
 Builds the side by side's config (:func:`benchmarks.brax_side_by_side.config_for`: the preset,
 segment minibatches unless ``--minibatch-unit transition``, the chosen network sizes) and times,
@@ -9,7 +11,8 @@ and environment steps), the observation statistics' update, the advantages (the 
 over the batch's observations, then GAE), the whole update (those advantages plus
 ``update_epochs`` x ``num_minibatches`` optimiser steps; its SGD share is the difference), the
 drawing of every epoch's minibatch indices (part of the SGD share) and the whole jitted
-iteration. Medians in seconds and as shares of the iteration, printed as a
+iteration; for a learner other than PPO, also its loss alone and its loss's gradient on one
+minibatch (``--algo``; ``--chain-steps`` sets a chain learner's K). Medians in seconds and as shares of the iteration, printed as a
 markdown table. One seed, not vmapped, so the figures are of the loop's own mathematics; the
 trainer's seeds vmap and device layout are not part of it. Under the table, the gradient steps'
 arithmetic against this machine's ceiling: their dense layers' FLOPs counted from the network
@@ -80,6 +83,42 @@ def profile(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
     return {name: median_seconds(fn, args, repeats) for name, (fn, args) in phases.items()}
 
 
+def loss_seconds(loop: Loop, config: TrainConfig, repeats: int) -> dict[str, float]:
+    """Median seconds of the learner's loss, and of its value and gradient, on one minibatch of
+    a fresh rollout (the first ``minibatch_size`` transitions, advantages as the loop computes)."""
+    import jax
+
+    from jaxrl.learners.base import Batch
+    from jaxrl.loop import observe
+    from jaxrl.training import build
+
+    learner = build(config)[1]
+    state = jax.jit(loop.init)(jax.random.PRNGKey(config.seed), config)
+    _, trajectories = jax.jit(loop.rollout)(
+        state.params, state.aux, state.obs_stats, state.env_state, jax.random.PRNGKey(1), config
+    )
+    advantage, target, values = jax.jit(loop.advantages)(state.params, state.obs_stats, trajectories, config)
+    batch = Batch(trajectories.obs, trajectories.action, trajectories.extras, advantage, target, values)
+    batch = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:])[: config.minibatch_size], batch)
+    batch = batch._replace(obs=observe(config, state.obs_stats, batch.obs))
+    params, key, learner_config = state.params, jax.random.PRNGKey(2), config.learner
+
+    def loss(p):
+        return learner.loss(p, params, state.aux, batch, key, learner_config)[0]
+
+    return {
+        "loss": median_seconds(jax.jit(loss), (params,), repeats),
+        "loss and gradient": median_seconds(jax.jit(jax.value_and_grad(loss)), (params,), repeats),
+    }
+
+
+def loss_line(timings: dict[str, float]) -> str:
+    return (
+        f"One minibatch: the loss {timings['loss'] * 1e3:.2f} ms, with its gradient"
+        f" {timings['loss and gradient'] * 1e3:.2f} ms."
+    )
+
+
 def sgd_seconds(seconds: dict[str, float]) -> float:
     """The gradient steps' share of :func:`profile`'s timings: the update less its advantages."""
     return seconds["update (advantages + SGD)"] - seconds["advantages"]
@@ -148,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
         choices=["segment", "transition"],
         help="what minibatches shuffle: whole segments (Brax's way, the side by side's) or transitions",
     )
+    parser.add_argument("--algo", default="ppo", help="the learner (PPO's config otherwise)")
+    parser.add_argument("--chain-steps", type=int, default=None, help="K of a chain learner")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per phase (median)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     args = parser.parse_args(argv)
@@ -165,7 +206,14 @@ def main(argv: list[str] | None = None) -> None:
         "epochs": 1,
         "iterations": 1,
         "eval_envs": 1,
+        "algo": args.algo,
     }
+    if args.chain_steps is not None:
+        from benchmarks.train_speed import chain_field
+
+        if chain_field(args.algo) is None:
+            parser.error(f"--chain-steps: {args.algo} has no sampling chain")
+        point["set"] = {chain_field(args.algo): args.chain_steps}
     try:
         config = config_for(point)
     except jaxrl.ConfigError as error:
@@ -175,16 +223,20 @@ def main(argv: list[str] | None = None) -> None:
     from jaxrl.training import build
 
     env, _, loop = build(config)
+    sizes = (env.observation_size, env.action_size)
     seconds = profile(loop, config, args.repeats)
     lines = [
         f"{args.env}, {args.num_envs} environments, {args.networks} networks, preset {args.preset},"
-        f" {args.minibatch_unit} minibatches ({config.steps_per_iteration:,} steps per iteration):",
+        f" {args.minibatch_unit} minibatches ({config.steps_per_iteration:,} steps per iteration),"
+        f" {args.algo}" + (f" K={args.chain_steps}" if args.chain_steps else "") + ":",
         "",
         *table(seconds, config.steps_per_iteration),
         "",
-        sgd_arithmetic(config, (env.observation_size, env.action_size), sgd_seconds(seconds), args.repeats),
-        "",
     ]
+    if args.algo == "ppo":  # the FLOP count is of PPO's Gaussian actor and critic
+        lines += [sgd_arithmetic(config, sizes, sgd_seconds(seconds), args.repeats), ""]
+    else:
+        lines += [loss_line(loss_seconds(loop, config, args.repeats)), ""]
     report(lines, launch, "Where an iteration's time goes", args.out)
 
 

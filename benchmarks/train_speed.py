@@ -6,8 +6,10 @@
 
 Each point trains for ``--iterations`` iterations split into ``--chunks`` timed chunks
 (compilation excluded, timed after the chunk's results reach the host) and reports the median
-chunk speed, the memory XLA reports for the compiled training program (arguments + outputs +
-temporaries - donated buffers) and the process's measured peak memory so far: the device's on
+chunk speed, the whole schedule's training time (the chunks and the learner's phases between
+them, such as GoRL's decoder refits; no compilation), the memory XLA reports for the compiled
+training program (arguments + outputs + temporaries - donated buffers) and the process's
+measured peak memory so far: the device's on
 an accelerator, the resident set on CPU (points run in the order given: in an ascending sweep,
 each point's own peak).
 ``--scale-envs`` co-scales the minibatches with the environments (the 1M-environment recipe);
@@ -116,6 +118,8 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
             "diverged": True,
         }
     speeds = [m["train_sps"] for m in result.metrics]
+    steps = [m["env_steps"] for m in result.metrics]
+    chunk_steps = [b - a for a, b in zip([0, *steps[:-1]], steps, strict=True)]
     return {
         **row,
         "sps": statistics.median(speeds),
@@ -123,14 +127,19 @@ def measure(algo: str, chain_steps: int | None, num_envs: int, config, timed: bo
         "memory_bytes": result.metrics[0]["memory_bytes"],
         "peak_bytes": peak_memory_bytes(),
         "compile_seconds": result.metrics[0]["compile_seconds"],
+        # The whole schedule's training time: every chunk's, and the learner's phases between
+        # them (GoRL's decoder refits), compilation excluded.
+        "schedule_seconds": sum(n / sps for n, sps in zip(chunk_steps, speeds, strict=True))
+        + sum(m.get("phase_seconds", 0.0) for m in result.metrics),
     }
 
 
 def table(rows: list[dict[str, Any]], env: str) -> list[str]:
     lines = [
         "| env | algo | K | num_envs | minibatches | median steps/s | x first | memory (MiB) | x first |"
-        " measured peak so far (MiB) | chunks (steps/s) | compile s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        " measured peak so far (MiB) | chunks (steps/s) | compile s | training s, phases included |"
+        " x first |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for row in rows:
         base = next(r for r in rows if r["num_envs"] == row["num_envs"])
@@ -146,8 +155,18 @@ def table(rows: list[dict[str, Any]], env: str) -> list[str]:
             f"| {env} | {row['algo']} | {row['chain_steps'] or '-'} | {row['num_envs']} |"
             f" {row['num_minibatches']} | {sps} | {sps_ratio} | {mib} | {memory_ratio} | {peak_mib} |"
             f" {', '.join(f'{s:,.0f}' for s in row['chunks'])} | {row['compile_seconds']:.0f} |"
+            f" {_seconds(row, base)}"
         )
     return lines
+
+
+def _seconds(row: dict[str, Any], base: dict[str, Any]) -> str:
+    """The training-time cells: seconds and the ratio to the first learner's (``-`` untimed)."""
+    seconds, base_seconds = row.get("schedule_seconds"), base.get("schedule_seconds")
+    if seconds is None:
+        return "- | - |"
+    ratio = f"{seconds / base_seconds:.2f}" if base_seconds else "-"
+    return f"{seconds:.2f} | {ratio} |"
 
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:

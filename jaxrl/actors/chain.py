@@ -77,3 +77,12 @@ def mode(step: Step, shape: tuple[int, ...], num_steps: int) -> jax.Array:
 def rescore(step: Step, stored: jax.Array) -> jax.Array:
     """Transitions' log-densities [..., K, act] of stored chains [..., K + 1, act] under ``step``."""
     return jnp.moveaxis(log_densities(step, jnp.moveaxis(stored, -2, 0)), 0, -2)
+
+
+def rescore_with_stds(step: Step, stored: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """:func:`rescore`'s log-densities and the stds they were taken with, both [..., K, act]:
+    for a learner whose loss needs the steps' stds as well (an entropy), without a second pass."""
+    path = jnp.moveaxis(stored, -2, 0)
+    mean, std = transitions(step, path)
+    densities = gaussian_log_density(path[1:], mean, std)
+    return jnp.moveaxis(densities, 0, -2), jnp.moveaxis(std, 0, -2)

@@ -104,19 +104,28 @@ class PolicyFlowConfig(common.PPOFields):
 
 
 class VelocityField(nn.Module):
-    """v_theta(x, t, s) = MLP([x, TimeEmb(t) + Linear(s)]), mish."""
+    """v_theta(x, t, s) = MLP([x, TimeEmb(t) + Linear(s)]), mish.
+
+    TimeEmb depends on t alone, so it runs on the distinct times only and is broadcast over the
+    rows: ``t`` is one time for every row (a sampling step's) or a time per row; with ``grid``,
+    ``t`` holds integer indices into ``grid`` and TimeEmb runs once per grid point.
+    """
 
     hidden: Sequence[int]
     out: int
     embedding_size: int
 
     @nn.compact
-    def __call__(self, obs: jax.Array, x: jax.Array, t: jax.Array) -> jax.Array:
-        t = jnp.broadcast_to(t, x.shape[:-1])
+    def __call__(
+        self, obs: jax.Array, x: jax.Array, t: jax.Array, grid: jax.Array | None = None
+    ) -> jax.Array:
         frequencies = FOURIER_SCALE * jax.random.normal(jax.random.PRNGKey(0), (self.embedding_size // 2,))
-        angles = 2.0 * jnp.pi * t[..., None] * frequencies
+        angles = 2.0 * jnp.pi * (t if grid is None else grid)[..., None] * frequencies
         time = jnp.concatenate([jnp.cos(angles), jnp.sin(angles)], axis=-1)
         time = nn.Dense(self.embedding_size)(jax.nn.mish(nn.Dense(self.embedding_size)(time)))
+        if grid is not None:
+            time = time[t]
+        time = jnp.broadcast_to(time, (*x.shape[:-1], self.embedding_size))
         condition = time + nn.Dense(self.embedding_size)(obs)
         return MLP(self.hidden, self.out, activation=jax.nn.mish)(jnp.concatenate([x, condition], axis=-1))
 
@@ -193,10 +202,12 @@ def make(observation_size: int, action_size: int) -> Learner:
 
     def loss(params, old_params, aux, batch: Batch, key, config: PolicyFlowConfig):
         extras = batch.extras
-        t = time_grid()[jax.random.randint(key, batch.advantage.shape, 0, 2 * FLOW_STEPS + 1)]
+        grid = time_grid()
+        index = jax.random.randint(key, batch.advantage.shape, 0, 2 * FLOW_STEPS + 1)
+        t = grid[index]
         x_t = (1.0 - t[..., None]) * extras["z"] + t[..., None] * extras["flowed"]
-        new = velocity(params, batch.obs, config)(x_t, t)
-        old = jax.lax.stop_gradient(velocity(old_params, batch.obs, config)(x_t, t))
+        new = field(config).apply(params["policy"], batch.obs, x_t, index, grid)
+        old = jax.lax.stop_gradient(field(config).apply(old_params["policy"], batch.obs, x_t, index, grid))
         std, old_std = noise_std(params), noise_std(old_params)
         log_ratio = velocity_log_ratio(extras["noise"], new - old, std, extras["log_prob"])
         advantage = common.advantages(batch, config.normalize_advantage)

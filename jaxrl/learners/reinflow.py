@@ -222,23 +222,17 @@ def make(observation_size: int, action_size: int) -> Learner:
         shape = (*obs.shape[:-1], action_size)
         return jnp.tanh(chain.mode(step_of(params, aux, obs, config, noisy=False), shape, config.flow_steps))
 
-    def entropy(params, aux, obs, config: ReinFlowConfig) -> jax.Array:
-        noise = networks(config)[1]
-        times = flow.time_grid(config.flow_steps)
-        stds = jax.vmap(
-            lambda t: noise.apply(params["noise"], obs, t, config.min_noise, ceiling_of(aux, config))
-        )(times)
-        return entropy_rate(jnp.moveaxis(stds, 0, -2))
-
     def loss(params, old_params, aux, batch: Batch, key, config: ReinFlowConfig):
         stored = batch.extras["chain"]
-        unclamped = chain_log_prob(stored, chain.rescore(step_of(params, aux, batch.obs, config), stored))
+        # The entropy takes the stds the rescoring computed: the noise network runs once.
+        log_densities, stds = chain.rescore_with_stds(step_of(params, aux, batch.obs, config), stored)
+        unclamped = chain_log_prob(stored, log_densities)
         log_ratio = clamped(unclamped, config) - batch.extras["log_prob"]
         advantage = common.advantages(batch, config.normalize_advantage)
         total, metrics = common.clipped_ppo(
             log_ratio, advantage, batch, critic.value(params, batch.obs, config), config
         )
-        chain_entropy = jnp.mean(entropy(params, aux, batch.obs, config))
+        chain_entropy = jnp.mean(entropy_rate(stds))
         return total - config.entropy_cost * chain_entropy, {
             **metrics,
             "entropy": chain_entropy,

@@ -23,3 +23,14 @@ def test_profile_times_every_phase_and_prints_the_table(capsys):
 
 def test_dense_multiply_adds_counts_every_layer_once():
     assert profile_phases.dense_multiply_adds((5, 256, 256, 1)) == 5 * 256 + 256 * 256 + 256
+
+
+def test_another_learner_is_profiled_with_its_loss_and_gradient_on_one_minibatch(capsys):
+    profile_phases.main(
+        ["--env", "toy/pointmass", "--num-envs", "8", "--networks", "small", "--repeats", "3"]
+        + ["--minibatch-unit", "transition", "--algo", "dppo", "--chain-steps", "2"]
+    )
+    out = capsys.readouterr().out
+    assert "dppo K=2:" in out and "steps/s" in out
+    line = next(line for line in out.splitlines() if line.startswith("One minibatch: the loss "))
+    assert float(line.split("the loss ")[1].split(" ms")[0]) > 0

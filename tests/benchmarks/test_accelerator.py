@@ -1,0 +1,38 @@
+"""benchmarks/accelerator.py --smoke on CPU: the one accelerator check runs end to end (timed
+cells, compile-only cells, Brax's PPO against ours) and writes its JSON and table with the
+device, commit and command, before a GPU is ever lent. Two learners (PPO and a chain learner)
+keep it to a few minutes; ``python -m benchmarks.accelerator --smoke`` runs all seven."""
+
+import json
+
+from benchmarks import accelerator
+
+
+def test_smoke_runs_every_kind_of_cell_and_writes_the_results(tmp_path):
+    accelerator.main(["--smoke", "--algos", "ppo", "fpo", "--out-dir", str(tmp_path)])
+    payload = json.loads((tmp_path / "accelerator_smoke_cpu.json").read_text())
+    assert payload["device"] == "cpu" and payload["commit"] and "--smoke" in payload["command"]
+    kinds = [(r["kind"], r.get("algo"), r["num_envs"]) for r in payload["rows"]]
+    assert kinds == [
+        ("timed", "ppo", 8),
+        ("timed", "fpo", 8),
+        ("memory", "ppo", 16),
+        ("memory", "fpo", 16),
+        ("brax", None, 8),
+    ]
+    timed = payload["rows"][1]
+    assert timed["sps"] > 0 and timed["chain_steps"] == 10 and timed["memory_bytes"] > 0
+    assert payload["rows"][3]["memory_bytes"] > 0 and payload["rows"][3]["sps"] is None
+    brax = payload["rows"][4]
+    assert brax["ours"]["sps"] > 0 and brax["brax"]["sps"] > 0
+    table = (tmp_path / "accelerator_smoke_cpu.md").read_text()
+    assert "| toy/pointmass | fpo | 10 | 16 | 4 | (memory only) |" in table
+    assert "Ours / Brax: steps/s" in table and "Command: `python -m benchmarks.accelerator --smoke" in table
+
+
+def test_cells_that_would_end_past_the_budget_are_skipped_and_listed(tmp_path):
+    accelerator.main(["--smoke", "--algos", "ppo", "--budget", "0", "--out-dir", str(tmp_path)])
+    payload = json.loads((tmp_path / "accelerator_smoke_cpu.json").read_text())
+    assert [r["kind"] for r in payload["rows"]] == ["skipped"] * 3
+    table = (tmp_path / "accelerator_smoke_cpu.md").read_text()
+    assert "(no learner measured)" in table and "skipped: it would have ended past the time budget" in table

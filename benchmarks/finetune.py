@@ -283,21 +283,25 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     launch = provenance("benchmarks.finetune", argv)
     demos, source_return = demonstrations(task, work, args.seed, not args.no_progress)
-    rows = [
-        run_learner(spec, task, demos, work, args.seeds, extra, not args.no_progress)
-        for spec in args.learners
-    ]
+    rows = []
+    for spec in args.learners:  # the results are written after every learner: a cut run keeps them
+        rows.append(run_learner(spec, task, demos, work, args.seeds, extra, not args.no_progress))
+        write_results(rows, task, launch, source_return, name, echo=spec == args.learners[-1])
+
+
+def write_results(rows, task: Task, launch, source_return, name: str, echo: bool) -> None:
+    import dataclasses
+
     from jaxrl.runlog import atomic_write, plot_curves
 
     store = {"task": dataclasses.asdict(task), "launch": launch, "source_return": source_return, "rows": rows}
     atomic_write(RESULTS / f"{name}.json", lambda p: p.write_text(json.dumps(store) + "\n"))
-    plot_curves(
-        RESULTS / f"{name}.png", {row["label"]: row["records"] for row in rows}, f"fine-tuning on {task.env}"
-    )
+    curves = {row["label"]: row["records"] for row in rows}
+    plot_curves(RESULTS / f"{name}.png", curves, f"fine-tuning on {task.env}")
     if any("modes" in row for row in rows):
         plot_start_actions(rows, RESULTS / f"{name}_start_actions.png")
     title = f"Pre-train, then fine-tune on {task.env}"
-    report(table(rows, source_return), launch, title, RESULTS / f"{name}.md")
+    report(table(rows, source_return), launch, title, RESULTS / f"{name}.md", echo)
 
 
 if __name__ == "__main__":

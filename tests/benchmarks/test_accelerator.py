@@ -1,7 +1,8 @@
 """benchmarks/accelerator.py --smoke on CPU: the one accelerator check runs end to end (timed
 cells, compile-only cells, Brax's PPO against ours) and writes its JSON and table with the
-device, commit and command, before a GPU is ever lent. PPO alone keeps it short; ``python -m
-benchmarks.accelerator --smoke`` runs all seven."""
+device, commit and command, before a GPU is ever lent. PPO alone and without Brax's side keeps
+it short (Brax's PPO compiles an MJX task in fresh processes: minutes on 2 cores); ``python -m
+benchmarks.accelerator --smoke`` runs all seven learners and Brax's PPO."""
 
 import json
 
@@ -9,19 +10,16 @@ from benchmarks import accelerator
 
 
 def test_smoke_runs_every_kind_of_cell_and_writes_the_results(tmp_path):
-    accelerator.main(["--smoke", "--algos", "ppo", "--out-dir", str(tmp_path)])
+    accelerator.main(["--smoke", "--algos", "ppo", "--no-brax", "--out-dir", str(tmp_path)])
     payload = json.loads((tmp_path / "accelerator_smoke_cpu.json").read_text())
     assert payload["device"] == "cpu" and payload["commit"] and "--smoke" in payload["command"]
     kinds = [(r["kind"], r.get("algo"), r["num_envs"]) for r in payload["rows"]]
-    assert kinds == [("timed", "ppo", 8), ("memory", "ppo", 16), ("brax", None, 8)]
+    assert kinds == [("timed", "ppo", 8), ("memory", "ppo", 16)]
     timed = payload["rows"][0]
     assert timed["sps"] > 0 and timed["memory_bytes"] > 0
     assert payload["rows"][1]["memory_bytes"] > 0 and payload["rows"][1]["sps"] is None
-    brax = payload["rows"][2]
-    assert brax["ours"]["sps"] > 0 and brax["brax"]["sps"] > 0
     table = (tmp_path / "accelerator_smoke_cpu.md").read_text()
-    assert "(memory only) |" in table
-    assert "Ours / Brax: steps/s" in table and "Command: `python -m benchmarks.accelerator --smoke" in table
+    assert "(memory only) |" in table and "Command: `python -m benchmarks.accelerator --smoke" in table
 
 
 def test_cells_that_would_end_past_the_budget_are_skipped_and_listed(tmp_path):

@@ -65,7 +65,7 @@ def separate_entropy_loss(learner, action_size: int):
 def a_batch(learner, params, config):
     keys = jax.random.split(jax.random.PRNGKey(1), 4)
     obs = jax.random.normal(keys[0], (BATCH, OBS))
-    action, extras = learner.act(params, None, obs, keys[1], config)
+    action, extras = learner.act(params, {}, obs, keys[1], config)
     extras = {**extras, "log_prob": extras["log_prob"] - 0.05 * jax.random.normal(keys[2], (BATCH,))}
     advantage = jax.random.normal(keys[3], (BATCH,))
     return Batch(obs, action, extras, advantage, advantage + 1.0, jnp.zeros(BATCH))
@@ -79,10 +79,10 @@ def test_reinflow_loss_with_the_rescored_stds_matches_the_separate_entropy_pass(
     batch = a_batch(learner, params, config)
     key = jax.random.PRNGKey(2)
     (new, new_metrics), new_grads = jax.value_and_grad(learner.loss, has_aux=True)(
-        params, params, None, batch, key, config
+        params, params, {}, batch, key, config
     )
     (old, _), old_grads = jax.value_and_grad(before.loss, has_aux=True)(
-        params, params, None, batch, key, config
+        params, params, {}, batch, key, config
     )
     np.testing.assert_allclose(new, old, rtol=1e-6)
     assert float(new_metrics["entropy"]) != 0.0
@@ -154,14 +154,12 @@ def test_policyflow_loss_with_the_grid_embedding_matches_the_per_row_embedding()
     moved = jax.tree.map(lambda x: 1.01 * x, params)
     keys = jax.random.split(jax.random.PRNGKey(1), 3)
     obs = jax.random.normal(keys[0], (BATCH, OBS))
-    action, extras = learner.act(params, None, obs, keys[1], config)
+    action, extras = learner.act(params, {}, obs, keys[1], config)
     advantage = jax.random.normal(keys[2], (BATCH,))
     batch = Batch(obs, action, extras, advantage, advantage + 1.0, jnp.zeros(BATCH))
 
     def value_and_grad(loss):
-        return jax.value_and_grad(loss, has_aux=True)(
-            moved, params, None, batch, jax.random.PRNGKey(2), config
-        )
+        return jax.value_and_grad(loss, has_aux=True)(moved, params, {}, batch, jax.random.PRNGKey(2), config)
 
     (new, new_metrics), new_grads = value_and_grad(learner.loss)
     (old, old_metrics), old_grads = value_and_grad(before.loss)

@@ -5,11 +5,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_expressive import ACT, BATCH, OBS, learner_setup
 
 from jaxrl.learners import dppo, fpo, reinflow
 from jaxrl.learners.base import Batch
 from jaxrl.registry import make_config, make_learner
+from tests.jaxrl.learners.test_expressive import ACT, BATCH, OBS, learner_setup
 
 SMALL = {"policy_hidden": (8,), "value_hidden": (8,), "normalize_advantage": False}
 

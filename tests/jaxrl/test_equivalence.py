@@ -1,7 +1,7 @@
 """Seeds and hyperparameters vmapped in one program equal their single runs; a resumed run
 equals an uninterrupted one. Both are properties of the loop, checked with learners whose state
-differs in kind: a Gaussian actor (PPO), a chain with its aux state (DPPO's frozen early steps,
-ReinFlow's scheduled noise ceiling) and phases that replace parts of the state (GoRL)."""
+differs in kind: a Gaussian actor (PPO), a chain with aux state (DPPO's frozen early steps) and
+phases that replace parts of the state (GoRL)."""
 
 import chex
 import jax
@@ -43,7 +43,9 @@ def test_learning_rate_sweep_is_one_vmapped_program(tiny_config):
     )
 
 
-@pytest.mark.parametrize("algo, settings", [("ppo", {}), ("reinflow", dict(noise_hold=0.5)), ("gorl", {})])
+@pytest.mark.parametrize(
+    "algo, settings", [("ppo", {}), ("dppo", dict(denoising_steps=4, finetune_steps=2)), ("gorl", {})]
+)
 def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path, algo, settings):
     config = tiny_config(algo, num_seeds=2, **settings)
     uninterrupted = jaxrl.train(config, tmp_path / "whole", progress=False)

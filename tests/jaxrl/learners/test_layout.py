@@ -6,8 +6,7 @@ ReinFlow's loss took its entropy from a second pass of the noise network over th
 it now takes the stds that rescoring the chain computed. The forward values are the same
 operations on the same inputs; the gradient sums the two uses' cotangents before the noise
 network's backward pass instead of after two, a change of summation order: per-parameter
-gradients agree to 1e-5 relative (1e-7 absolute), and the tiny configuration's final
-parameters after training (``tests.tiny``, 2 seeds) to 1e-4 relative (1e-6 absolute).
+gradients agree to 1e-5 relative (1e-7 absolute).
 
 PolicyFlow's velocity field ran its time embedding (Fourier features, then a 64-wide two-layer
 MLP: most of the field's multiply-adds at these widths) on every row, though it depends on t
@@ -15,8 +14,8 @@ alone. Sampling now runs it once per step for the whole batch (the same values t
 acting is unchanged), and the loss once per point of the 21-time grid, gathered per row. The
 forward values are the same; the embedding's gradient is summed over the grid's rows instead
 of the minibatch's, a change of summation order: gradients agree to 1e-5 of each leaf's
-largest element, and the tiny configuration's final parameters after training to 1e-4
-relative (1e-6 absolute).
+largest element. How far the two drift apart over a whole tiny run is in
+``benchmarks/results/fingerprint.md``.
 """
 
 import jax
@@ -24,12 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxrl
-from jaxrl import training
 from jaxrl.actors import chain, flow, gaussian
 from jaxrl.learners import common, policyflow, reinflow
 from jaxrl.learners.base import Batch
 from jaxrl.registry import make_learner
-from tests.tiny import TINY
 
 OBS, ACT, BATCH = 3, 2, 64
 
@@ -88,21 +85,6 @@ def test_reinflow_loss_with_the_rescored_stds_matches_the_separate_entropy_pass(
     assert float(new_metrics["entropy"]) != 0.0
     for a, b in zip(jax.tree.leaves(new_grads), jax.tree.leaves(old_grads), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
-
-
-def test_reinflow_final_parameters_on_the_tiny_configuration_stay_within_the_bound(monkeypatch):
-    config = jaxrl.make_config("reinflow", **{**TINY, "num_seeds": 2})
-    new = jaxrl.train(config, progress=False).state.params
-    original = training.make_learner
-
-    def old_learner(algo, observation_size, action_size):
-        learner = original(algo, observation_size, action_size)
-        return separate_entropy_loss(learner, action_size)
-
-    monkeypatch.setattr(training, "make_learner", old_learner)
-    old = jaxrl.train(config, progress=False).state.params
-    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 def per_row_embedding_loss(learner, action_size: int):
@@ -166,17 +148,3 @@ def test_policyflow_loss_with_the_grid_embedding_matches_the_per_row_embedding()
     assert float(new) == float(old) and float(new_metrics["approx_kl"]) == float(old_metrics["approx_kl"])
     for a, b in zip(jax.tree.leaves(new_grads), jax.tree.leaves(old_grads), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * float(jnp.max(jnp.abs(b))))
-
-
-def test_policyflow_final_parameters_on_the_tiny_configuration_stay_within_the_bound(monkeypatch):
-    config = jaxrl.make_config("policyflow", **{**TINY, "num_seeds": 2})
-    new = jaxrl.train(config, progress=False).state.params
-    original = training.make_learner
-
-    def old_learner(algo, observation_size, action_size):
-        return per_row_embedding_loss(original(algo, observation_size, action_size), action_size)
-
-    monkeypatch.setattr(training, "make_learner", old_learner)
-    old = jaxrl.train(config, progress=False).state.params
-    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

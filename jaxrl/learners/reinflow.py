@@ -47,9 +47,9 @@ Differences from the reference that remain, with reasons:
   the iterations, then cosine-annealed to 0.3 s_min + 0.7 s_max; :func:`noise_ceiling`, kept in
   the learner's state; the schedule runs over the run's total steps, so a resume that extends
   them re-times it, as it does the linear learning rate). From scratch the ceiling stays fixed
-  (``noise_hold`` 1), since the schedule is tuned for a pre-trained flow. The reference's cosine learning-rate schedules (100
-  iterations a cycle, 10 of warm-up) and the critic's weight decay 1e-5 are not reproduced: the
-  rates are constant.
+  (``noise_hold`` 1), since the schedule is tuned for a pre-trained flow. The reference's cosine
+  learning-rate schedules (100 iterations a cycle, 10 of warm-up) and the critic's weight decay
+  1e-5 are not reproduced: the rates are constant.
 
 What was measured: ``docs/learners/reinflow.md``.
 """

@@ -231,8 +231,6 @@ def make(observation_size: int, action_size: int) -> Learner:
     )
 
 
-# Its addition to the loop's pointmass preset: on per-dimension averaged log-probabilities (the
-# reference's) clip 0.2 is too wide to learn toy/pointmass's 2-D actions from scratch; 0.1 learns.
 # Its addition to the loop's finetune preset: the reference's Gym fine-tuning
 # (cfg/gym/finetune/hopper-v2/ft_ppo_diffusion_mlp.yaml): 20 DDPM steps of which the last 10
 # train, clip 0.01, exploration std floor 0.1, actor 1e-4 and critic 1e-3, value weight 0.5.
@@ -247,5 +245,7 @@ FINETUNE = MappingProxyType(
         "value_cost": 0.5,
     }
 )
+# Its addition to the loop's pointmass preset: on per-dimension averaged log-probabilities (the
+# reference's) clip 0.2 is too wide to learn toy/pointmass's 2-D actions from scratch; 0.1 learns.
 PRESETS = MappingProxyType({"pointmass": MappingProxyType({"clip_eps": 0.1}), "finetune": FINETUNE})
 FACTORY = LearnerFactory("dppo", DPPOConfig, make, presets=PRESETS)

@@ -17,22 +17,10 @@ from envs.toy import goal_shares
 from experiments import collect
 from jaxrl import data, experts, runlog
 from jaxrl.config import ConfigError, to_dict
+from tests import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_RUN = dict(
-    env="toy/pointmass",
-    num_envs=16,
-    unroll_length=8,
-    num_unrolls=2,
-    num_minibatches=4,
-    update_epochs=2,
-    total_steps=512,
-    num_evals=1,
-    eval_envs=4,
-    episode_length=20,
-    policy_hidden=(16,),
-    value_hidden=(16,),
-)
+TINY_RUN = {**tiny.TINY, "total_steps": 512, "num_evals": 1}  # a checkpointed run in seconds
 
 
 def demos(lengths=(3, 4, 2), obs=3, act=2, seed=0) -> data.Demonstrations:

@@ -34,7 +34,7 @@ Differences from the reference that remain, with reasons:
   the loop bootstraps them from the true final observation (see :mod:`jaxrl.advantages`), which
   does not bias values at time limits.
 - Observation normaliser: the reference's drops the old variance sum when it merges a batch
-  (its std shrinks about as 1/sqrt(iterations), akanazawa/fpo issue 13); the loop's is Welford's.
+  (its std shrinks about as 1/sqrt(iterations)); the loop's is Welford's.
 - Draw times: the paper puts t on the K-step Euler grid, as this module does by default; the
   stored version of the public fpo.py has ``discretize_t_for_training=False`` (t uniform in
   [0, 1]), which ``--time-draws uniform`` gives.

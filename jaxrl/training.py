@@ -214,9 +214,8 @@ def initial_state(config: TrainConfig) -> TrainState:
     mesh = parallel.mesh_for(config)
     _, learner, loop = build(config)
     members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
-    state = _initial_state(loop, config, mesh, None, False, members, keys)[0]
     pretrained = pretrained_actor(config)
-    return state if pretrained is None else with_pretrained(state, pretrained, learner)
+    return _initial_state(learner, loop, config, mesh, None, False, members, keys, pretrained)[0]
 
 
 def phase_schedule(learner: Learner, config: TrainConfig) -> dict[int, list[int]]:
@@ -346,14 +345,24 @@ class Programs(NamedTuple):
 
 
 def _initial_state(
-    loop: Loop, config: TrainConfig, mesh: Any, run_dir: Path | None, resuming: bool, members, keys
+    learner: Learner,
+    loop: Loop,
+    config: TrainConfig,
+    mesh: Any,
+    run_dir: Path | None,
+    resuming: bool,
+    members,
+    keys,
+    pretrained: Pretrained | None = None,
 ) -> tuple[TrainState, list[dict[str, Any]], float]:
-    """A fresh state, or the run folder's latest checkpoint with the metrics it keeps (those
-    written after it are dropped); and the wall time the run had taken before."""
+    """A fresh state (with ``pretrained``'s actor, if given), or the run folder's latest
+    checkpoint with the metrics it keeps (those written after it are dropped); and the wall time
+    the run had taken before."""
     if not resuming:
         init = jax.vmap(loop.init)
         shardings = parallel.state_shardings(jax.eval_shape(init, keys, members), mesh, config.num_envs)
-        return jax.jit(init, out_shardings=shardings)(keys, members), [], 0.0
+        state = jax.jit(init, out_shardings=shardings)(keys, members)
+        return state if pretrained is None else with_pretrained(state, pretrained, learner), [], 0.0
     state = _restore_state(run_dir, loop, config)
     done_steps = int(state.iteration[0]) * config.steps_per_iteration
     records = [r for r in runlog.read_metrics(run_dir) if r["env_steps"] <= done_steps]
@@ -503,9 +512,9 @@ def _train(
     chunks between evaluations, calling every callback after each evaluation."""
     _, learner, loop = build(config)
     members, keys = jax.device_put((member_configs(config), member_keys(config)), parallel.replicated(mesh))
-    state, records, elapsed_before = _initial_state(loop, config, mesh, run_dir, resuming, members, keys)
-    if pretrained is not None and not resuming:
-        state = with_pretrained(state, pretrained, learner)
+    state, records, elapsed_before = _initial_state(
+        learner, loop, config, mesh, run_dir, resuming, members, keys, pretrained
+    )
     if run_dir is not None and parallel.is_writer():
         with runlog.writing(run_dir):
             runlog.write_config(run_dir, to_dict(config))

@@ -68,10 +68,16 @@ class MultiGoal6:
 
     Observation [x, y, vx, vy]; six goals on a circle of radius 5 around the origin at 0, 60,
     ..., 300 degrees. A reset places the point uniformly in [-7, 7]^2 at rest. A step moves it,
-    then accelerates it: position += velocity dt, velocity += clip(action, -5, 5) dt, dt 0.1.
-    Reward 0.1 (exp(-0.3 d^2) + exp(-0.1 d^2)) - 0.001 |action|^2 (the unclipped action), d the
-    distance to the nearest goal after the move; leaving [-8, 8]^2 terminates; episodes last 51
-    steps (the code truncates once its step count exceeds 50); a goal does not end an episode.
+    then accelerates it: position += velocity dt, velocity += u dt, dt 0.1, with the
+    acceleration u = 5 clip(action, -1, 1). Reward 0.1 (exp(-0.3 d^2) + exp(-0.1 d^2))
+    - 0.001 |5 action|^2 (unclipped), d the distance to the nearest goal after the move; leaving
+    [-8, 8]^2 terminates; episodes last 51 steps (the code truncates once its step count exceeds
+    50); a goal does not end an episode.
+
+    The reference's agent emits the acceleration itself, clipped to [-5, 5] by the task; here the
+    action is in [-1, 1] and the task scales it, as every task of the suite takes its actions, so
+    that a learner whose actions are squashed to [-1, 1] has the task's whole range. The physics
+    and rewards are the reference's for u = 5 action.
     """
 
     observation_size = 4
@@ -81,6 +87,7 @@ class MultiGoal6:
     )
     start_obs = np.zeros(4, np.float32)  # the origin at rest, equally far from all six goals
     arrival_radius = 1.0  # within it the distance reward is above 1.5 of its 2 per step
+    max_acceleration = 5.0  # the reference's bound on the acceleration, the action 1 here
 
     def __init__(self, episode_length: int = 51, dt: float = 0.1):
         self.episode_length = episode_length
@@ -97,9 +104,10 @@ class MultiGoal6:
     def step(self, state: State, action: jax.Array) -> State:
         position, velocity = state.physics[:2], state.physics[2:]
         position = position + velocity * self.dt
-        velocity = velocity + jnp.clip(action, -5.0, 5.0) * self.dt
+        acceleration = self.max_acceleration * action
+        velocity = velocity + self.max_acceleration * jnp.clip(action, -1.0, 1.0) * self.dt
         squared = jnp.min(jnp.sum((position - self.goals) ** 2, axis=-1))
-        reward = 0.1 * (jnp.exp(-0.3 * squared) + jnp.exp(-0.1 * squared)) - 0.001 * jnp.sum(action**2)
+        reward = 0.1 * (jnp.exp(-0.3 * squared) + jnp.exp(-0.1 * squared)) - 0.001 * jnp.sum(acceleration**2)
         outside = jnp.any(jnp.abs(position) > 8.0)
         physics = jnp.concatenate([position, velocity])
         return state._replace(

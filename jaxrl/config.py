@@ -299,6 +299,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         "total_steps": 600_000,
         "num_evals": 4,
     },
+    # PolicyFlow's MultiGoal run (PolicyFlow_srb, scripts/multigoal; give --env toy/multigoal6):
+    # 4096 envs x 32 steps (131,072 transitions) an iteration, 4 minibatches x 5 epochs, widths
+    # 256-128-64, and the 300 iterations (39.3M steps) of the model its play.py loads; the
+    # paper's figure is at 1000-3000 iterations (--total-steps). PolicyFlow adds its weights.
+    "multigoal6": {
+        "num_envs": 4096,
+        "num_unrolls": 1,
+        "unroll_length": 32,
+        "num_minibatches": 4,
+        "update_epochs": 5,
+        "policy_hidden": (256, 128, 64),
+        "value_hidden": (256, 128, 64),
+        "total_steps": 300 * 4096 * 32,
+        "num_evals": 10,
+    },
 }
 
 # MuJoCo Playground's per-task changes to its DM Control PPO settings

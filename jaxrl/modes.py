@@ -61,34 +61,45 @@ def start_actions(result: TrainResult, samples: int, seed: int = 0) -> np.ndarra
     return np.asarray(jnp.stack(actions))
 
 
-def goals_reached(result: TrainResult, episodes: int, seed: int = 0) -> np.ndarray:
-    """The share of ``episodes`` stochastic episodes from the start state that arrive first at
-    each goal (within the task's ``arrival_radius``), per seed: [seeds, goals]; episodes that
-    arrive nowhere count for no goal."""
+def start_episodes(result: TrainResult, episodes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``episodes`` stochastic episodes of every seed's policy from the start state: their
+    positions [seeds, episodes, steps + 1, 2] (the start first) and the goal each arrives at first
+    (within the task's ``arrival_radius``; -1 for none) [seeds, episodes]."""
     config = result.config
     env = build(config)[0]  # the task as the run trained on it (time limit, action repeat)
     task = env.env
 
-    def episode(policy, key: jax.Array) -> jax.Array:
+    def episode(policy, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         reset_key, run_key = jax.random.split(key)
 
         def step(carry, step_key):
             state, goal = carry
             state = env.step(state, policy(state.obs, step_key))
-            distances = jnp.linalg.norm(task.position(state.physics) - task.goals, axis=-1)
+            position = task.position(state.physics)
+            distances = jnp.linalg.norm(position - task.goals, axis=-1)
             arrived = (goal < 0) & (jnp.min(distances) < task.arrival_radius)
-            return (state, jnp.where(arrived, jnp.argmin(distances), goal)), None
+            return (state, jnp.where(arrived, jnp.argmin(distances), goal)), position
 
         # The toy goal tasks' physics is their observation: the start state is the start_obs.
         start = env.reset(reset_key)._replace(physics=task.start_obs, obs=task.start_obs)
         steps = env.policy_steps
-        (_, goal), _ = jax.lax.scan(step, (start, jnp.int32(-1)), jax.random.split(run_key, steps))
-        return goal
+        (_, goal), path = jax.lax.scan(step, (start, jnp.int32(-1)), jax.random.split(run_key, steps))
+        return jnp.concatenate([task.position(start.physics)[None], path]), goal
 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-    shares = []
+    paths, goals = [], []
     for index in range(config.num_seeds):
         policy = policy_of(config, result.state, index)
-        goals = jax.jit(jax.vmap(lambda key, policy=policy: episode(policy, key)))(keys)
-        shares.append(jnp.mean(goals[:, None] == jnp.arange(len(task.goals)), axis=0))
-    return np.asarray(jnp.stack(shares))
+        path, goal = jax.jit(jax.vmap(lambda key, policy=policy: episode(policy, key)))(keys)
+        paths.append(path)
+        goals.append(goal)
+    return np.asarray(jnp.stack(paths)), np.asarray(jnp.stack(goals))
+
+
+def goals_reached(result: TrainResult, episodes: int, seed: int = 0) -> np.ndarray:
+    """The share of ``episodes`` stochastic episodes from the start state that arrive first at
+    each goal (:func:`start_episodes`), per seed: [seeds, goals]; episodes that arrive nowhere
+    count for no goal."""
+    goals = start_episodes(result, episodes, seed)[1]
+    count = len(task_of(result.config).goals)
+    return np.mean(goals[..., None] == np.arange(count), axis=-2)

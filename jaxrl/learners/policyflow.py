@@ -252,4 +252,8 @@ def make(observation_size: int, action_size: int) -> Learner:
     return Learner(init, act, act_deterministic, critic.value, loss, clone_loss=clone_loss)
 
 
-FACTORY = LearnerFactory("policyflow", PolicyFlowConfig, make, LOOP_DEFAULTS)
+# The reference's MultiGoal weights (scripts/multigoal): lr 2e-4, w_g 0.001, w_b 0.25.
+PRESETS = MappingProxyType(
+    {"multigoal6": {"learning_rate": 2e-4, "entropy_weight": 0.001, "brownian_weight": 0.25}}
+)
+FACTORY = LearnerFactory("policyflow", PolicyFlowConfig, make, LOOP_DEFAULTS, presets=PRESETS)

@@ -46,3 +46,8 @@ def test_gaussian_ppo_heads_for_one_goal_at_the_start():
     assert count == 1, shares
     reached = modes.goals_reached(result, 500)[0]
     assert modes.covered(reached) == 1 and np.max(reached) > 0.9, reached
+    paths, first = modes.start_episodes(result, 50)
+    assert paths.shape == (1, 50, 26, 2) and np.all(paths[:, :, 0] == 0.0)
+    goals = modes.task_of(config).goals
+    for path, goal in zip(paths[0], first[0], strict=True):  # the goal named is one the path reaches
+        assert goal < 0 or np.min(np.linalg.norm(path - goals[goal], axis=-1)) < modes.task_of(config).arrival_radius

@@ -87,11 +87,12 @@ def test_multigoal6_is_the_papers_task():
     )
     starts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 512)).obs
     assert float(jnp.max(jnp.abs(starts[:, :2]))) <= 7.0 and float(jnp.max(jnp.abs(starts[:, 2:]))) == 0.0
-    # On a goal at rest, an unclipped action of norm 10 (clipped to 5 per axis for the physics).
+    # On a goal at rest, an action of norm 2, the acceleration 5 (1.2, 1.6) of norm 10 (clipped to
+    # 5 per axis for the physics).
     state = env.reset(jax.random.PRNGKey(1))
     at_goal = jnp.concatenate([task.goals[1], jnp.zeros(2)])
     state = state._replace(physics=at_goal, obs=at_goal)
-    moved = env.step(state, jnp.array([6.0, 8.0]))
+    moved = env.step(state, jnp.array([1.2, 1.6]))
     assert float(moved.reward) == pytest.approx(0.1 * 2.0 - 0.001 * 100.0, abs=1e-6)
     np.testing.assert_allclose(moved.obs, [*task.goals[1], 0.5, 0.5], atol=1e-6)
     # Leaving [-8, 8]^2 terminates.

@@ -1,0 +1,185 @@
+"""PolicyFlow's MultiGoal at its paper's scale: where the episodes from the origin go.
+
+    python -m benchmarks.multigoal6_scale                         # PolicyFlow, 300 iterations, 1 seed
+    python -m benchmarks.multigoal6_scale --iterations 75 --seeds 3
+    python -m benchmarks.multigoal6_scale --iterations 1000       # the paper figure's first panel
+    python -m benchmarks.multigoal6_scale --algos ppo fpo --iterations 75 --seeds 3
+
+Trains each learner of ``--algos`` on ``toy/multigoal6`` with the ``multigoal6`` preset (the
+PolicyFlow reference's MultiGoal run: 4096 envs x 32 steps an iteration, 4 minibatches x 5
+epochs, widths 256-128-64, and PolicyFlow's own weights; every learner gets the same sizes and its
+own defaults), ``--seeds`` seeds vmapped, for ``--iterations`` iterations. Then, as the paper's
+figure does, it runs ``--episodes`` stochastic episodes from the origin at rest per seed and
+reports the share of them that arrives first at each of the six goals (within the task's arrival
+radius, :func:`jaxrl.modes.start_episodes`), the goals reached by at least 5% and by at least 15%
+of them (an even split over six goals is 16.7%, so the 15% count alone can miss an uneven policy
+that reaches all six), and draws the paths. Run folders go under ``--work-dir`` and resume when
+killed; rows accumulate in ``<name>.md``/``.json`` with ``<name>_<row>.png`` per row, each with its
+command, commit and machine. It measures; it does not tune.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.provenance import check_out, provenance, write_errors_in_one_line
+from experiments.cli import OneLineParser
+
+RESULTS = Path("benchmarks/results")
+ENV = "toy/multigoal6"
+SHARES = (0.05, 0.15)  # a goal counts when at least this share of the episodes reaches it first
+DRAWN = 300  # paths drawn per seed (all of them are counted)
+
+
+def row_name(algo: str, iterations: int, seeds: int) -> str:
+    return f"{algo}_{iterations}it_{seeds}seeds"
+
+
+def train(algo: str, iterations: int, seeds: int, work: Path, progress: bool):
+    """The learner trained (or resumed from its run folder) at the preset's sizes."""
+    import jaxrl
+
+    config = jaxrl.make_config(algo, preset="multigoal6", env=ENV, num_seeds=seeds)
+    config = config.replace(total_steps=iterations * config.steps_per_iteration)
+    run_dir = work / row_name(algo, iterations, seeds)
+    if (run_dir / "checkpoints").exists():
+        return jaxrl.resume(run_dir, progress=progress)
+    return jaxrl.train(config, run_dir, progress=progress)
+
+
+def measure(algo: str, args, work: Path) -> tuple[dict[str, Any], np.ndarray]:
+    from jaxrl.modes import start_episodes
+
+    started = time.perf_counter()
+    result = train(algo, args.iterations, args.seeds, work, not args.no_progress)
+    paths, first = start_episodes(result, args.episodes)
+    shares = np.mean(first[..., None] == np.arange(6), axis=1)  # [seeds, goals]
+    row = {
+        "algo": algo,
+        "iterations": args.iterations,
+        "seeds": args.seeds,
+        "env_steps": result.metrics[-1]["env_steps"],
+        "episodes": args.episodes,
+        "shares_per_seed": shares.round(3).tolist(),
+        "nowhere_per_seed": np.mean(first < 0, axis=1).round(3).tolist(),
+        **{f"goals_at_{share:.2f}": np.sum(shares >= share, axis=1).tolist() for share in SHARES},
+        "eval_return_per_seed": result.metrics[-1]["eval_return_per_seed"],
+        "seconds": time.perf_counter() - started,
+    }
+    return row, paths
+
+
+def draw(paths: np.ndarray, row: dict[str, Any], path: Path) -> None:
+    """The paths from the origin per seed, the goals and their arrival circles, as the paper
+    draws them."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    from envs.toy import MultiGoal6
+    from jaxrl.runlog import atomic_write
+
+    seeds = len(paths)
+    fig = Figure(figsize=(max(3.4 * seeds, 4.2), 4.2), layout="constrained")
+    for index, ax in enumerate(np.atleast_1d(fig.subplots(1, seeds))):
+        for line in paths[index, :DRAWN]:
+            ax.plot(line[:, 0], line[:, 1], lw=0.5, alpha=0.25, color="tab:blue")
+        for goal in MultiGoal6.goals:
+            ax.add_patch(Circle(goal, MultiGoal6.arrival_radius, fill=False, color="black", lw=0.8))
+        shares = ", ".join(f"{s:.0%}" for s in row["shares_per_seed"][index])
+        ax.set(xlim=(-8, 8), ylim=(-8, 8), aspect="equal")
+        ax.set_title(f"seed {index}: {shares}", fontsize="small")
+        ax.tick_params(labelsize="small")
+    fig.suptitle(
+        f"{row['algo']}, {row['iterations']} iterations ({row['env_steps'] / 1e6:.1f}M steps)\n"
+        f"{min(DRAWN, row['episodes'])} of {row['episodes']} episodes from the origin;\n"
+        "titles: shares reaching the goals at 0, 60, ..., 300 degrees",
+        fontsize="small",
+    )
+    atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
+
+
+def write(rows: list[dict[str, Any]], out: Path, name: str) -> None:
+    from jaxrl.runlog import atomic_write
+
+    lines = [
+        "# MultiGoal at PolicyFlow's scale",
+        "",
+        "`toy/multigoal6`, the `multigoal6` preset (4096 envs x 32 steps an iteration, 4 minibatches",
+        "x 5 epochs, widths 256-128-64; PolicyFlow with its paper's weights). Per seed: the share of",
+        "the stochastic episodes from the origin at rest that arrive first at each goal (0, 60, ...,",
+        "300 degrees), the episodes that arrive nowhere, and the goals reached by at least 5% and 15%",
+        "of them. Paths: `<name>_<row>.png`.",
+        "",
+        "| learner | iterations | env steps | seed | shares per goal | nowhere | goals >= 5% |"
+        " goals >= 15% | eval return |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        for seed, shares in enumerate(row["shares_per_seed"]):
+            cells = [
+                row["algo"],
+                str(row["iterations"]),
+                f"{row['env_steps']:,}",
+                str(seed),
+                ", ".join(f"{s:.2f}" for s in shares),
+                f"{row['nowhere_per_seed'][seed]:.2f}",
+                str(row["goals_at_0.05"][seed]),
+                str(row["goals_at_0.15"][seed]),
+                f"{row['eval_return_per_seed'][seed]:.2f}",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Provenance", ""]
+    lines += [
+        f"- {row_name(r['algo'], r['iterations'], r['seeds'])}: {r['machine']}; commit {r['commit']};"
+        f" {r['seconds']:.0f} s; `{r['command']}`"
+        for r in rows
+    ]
+    atomic_write(out / f"{name}.md", lambda p: p.write_text("\n".join(lines) + "\n"))
+    atomic_write(out / f"{name}.json", lambda p: p.write_text(json.dumps({"rows": rows}, indent=1) + "\n"))
+
+
+@write_errors_in_one_line
+def main(argv: list[str] | None = None) -> None:
+    parser = OneLineParser(prog="python -m benchmarks.multigoal6_scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algos", nargs="+", default=["policyflow"])
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--episodes", type=int, default=1000)
+    parser.add_argument("--work-dir", type=Path, default=Path("runs/multigoal6-scale"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", default="multigoal6_scale")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    for flag in ("iterations", "seeds", "episodes"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag}={getattr(args, flag)} is invalid: expected a positive integer")
+    import jaxrl
+
+    for algo in args.algos:
+        try:
+            jaxrl.make_config(algo, preset="multigoal6", env=ENV)
+        except jaxrl.ConfigError as error:
+            parser.error(str(error))
+    check_out(args.out, folder=True)
+    launch = provenance("benchmarks.multigoal6_scale", argv)
+    path = args.out / f"{args.name}.json"
+    for algo in args.algos:
+        print(f"{algo}: {args.iterations} iterations x {args.seeds} seeds", file=sys.stderr, flush=True)
+        row, paths = measure(algo, args, args.work_dir)
+        row = {**row, **launch}
+        args.out.mkdir(parents=True, exist_ok=True)
+        draw(paths, row, args.out / f"{args.name}_{row_name(algo, args.iterations, args.seeds)}.png")
+        rows = json.loads(path.read_text())["rows"] if path.exists() else []
+        key = (algo, args.iterations, args.seeds)
+        rows = [r for r in rows if (r["algo"], r["iterations"], r["seeds"]) != key] + [row]
+        write(rows, args.out, args.name)
+
+
+if __name__ == "__main__":
+    main()

@@ -14,8 +14,8 @@ mean and std over seeds, steps, wall time including compilation) and one
 ``<name>_<task>.png`` learning-curve plot per task, with each cell's wall time relative to PPO's
 on the same task. It does not tune anything: every cell uses the preset, the learner's defaults,
 the ``--set`` overrides, a task's ``--task-set`` overrides and the learner's own ones: a learner
-is named ``ALGO`` or ``ALGO:FIELD=VALUE[:FIELD=VALUE...]`` (e.g. ``gorl:decoder=diffusion``),
-and that name labels its cells (the plots' legends a short form of it, listed in the markdown).
+is named ``ALGO`` or ``ALGO:FIELD=VALUE[:FIELD=VALUE...]`` (e.g. ``gorl:decoder=diffusion``;
+``preset=NAME`` replaces the table's preset for that learner), and that name labels its cells (the plots' legends a short form of it, listed in the markdown).
 ``--table NAME`` regenerates a committed table from its definition in :data:`TABLES` (its
 learners, tasks, budgets, preset and seeds; flags given beside it still win), ``--missing`` runs
 only the cells its JSON lacks, so a regeneration cut short carries on where it stopped, and
@@ -48,6 +48,10 @@ BPO_CONTROL = (
     "ppo:entropy_cost=0:std_param=global:squash=clip:learning_rate=0.0003:value_cost=0.5"
     ":max_grad_norm=1:advantages_per_epoch=true"
 )
+
+# BPO's rsl_rl path at the CPU sizes, and PPO under the same setting with its reference entropy
+# weight and with none (a cell's ``preset=`` replaces the table's preset).
+RSL_RL_ROWS = ("bpo:preset=rsl_rl_cpu", "ppo:preset=rsl_rl_cpu", "ppo:preset=rsl_rl_cpu:entropy_cost=0")
 
 # Short names for the plots' legends (the tables keep the full ones and list these beside them).
 ALGO_LABELS = MappingProxyType(
@@ -104,6 +108,7 @@ TABLES = MappingProxyType(
                 "reinflow",
                 "policyflow",
                 "gorl",
+                *RSL_RL_ROWS,
             ),
             envs=("CartpoleBalance", "CartpoleSwingup", "PendulumSwingup"),
             steps={"CartpoleBalance": 3_000_000, "CartpoleSwingup": 6_000_000, "PendulumSwingup": 6_000_000},
@@ -143,7 +148,7 @@ def short_label(spec: str) -> str:
         label, hidden = ALGO_LABELS.get(algo, algo), 0
         for assignment in assignments:
             field, _, value = assignment.partition("=")
-            word = value.isalpha() and value not in ("true", "false")
+            word = value.replace("_", "").isalpha() and value not in ("true", "false")
             part = value if word else f"{FIELD_LABELS.get(field, field)}={value}"
             if hidden or len(label) + 1 + len(part) > LABEL_LENGTH:
                 hidden += 1
@@ -181,7 +186,7 @@ def cell_config(spec: str, env: str, args: argparse.Namespace, overrides: dict[s
     algo, own = learner_spec(spec)
     return jaxrl.make_config(
         algo,
-        preset=args.preset,
+        preset=own.pop("preset", args.preset),
         env=env,
         num_seeds=args.seeds,
         seed=args.seed,

@@ -175,10 +175,25 @@ class TrainConfig:
     )
     lr_schedule: str = static(
         "constant",
-        "learning-rate schedule: constant, linear decay to 0, or kl_adaptive (after every epoch"
-        " /1.5 when its mean approx_kl > 2 kl_target, x1.5 when < kl_target/2, within [1e-6, 1e-2])",
+        "learning-rate schedule: constant, linear decay to 0, or kl_adaptive (/1.5 when the KL >"
+        " 2 kl_target, x1.5 when 0 < KL < kl_target/2, within [kl_min_learning_rate,"
+        " kl_max_learning_rate]; see kl_step and kl_estimate)",
         one_of("constant", "linear", "kl_adaptive"),
     )
+    kl_step: str = static(
+        "epoch",
+        "when kl_adaptive steps the rate: after every epoch on its mean KL (skrl's KLAdaptiveLR),"
+        " or before every minibatch's step on that minibatch's KL (rsl_rl's PPO)",
+        one_of("epoch", "minibatch"),
+    )
+    kl_estimate: str = static(
+        "sample",
+        "the KL kl_adaptive reads: the learner's sample estimate (approx_kl) or the closed-form"
+        " KL of the old and new Gaussians (exact: Gaussian actors, ppo and bpo)",
+        one_of("sample", "exact"),
+    )
+    kl_min_learning_rate: float = hyper(1e-6, "kl_adaptive's lower bound on the rate", positive)
+    kl_max_learning_rate: float = hyper(1e-2, "kl_adaptive's upper bound on the rate", positive)
     learning_rate: float = hyper(1e-3, "Adam learning rate (the initial one with kl_adaptive)", positive)
     weight_decay: float = hyper(0.0, "AdamW's decoupled weight decay (0: Adam)", non_negative)
     kl_target: float = hyper(0.01, "the KL the kl_adaptive schedule steers towards", positive)
@@ -233,6 +248,28 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+RSL_RL: dict[str, Any] = {
+    "num_envs": 4096,
+    "num_unrolls": 1,
+    "unroll_length": 24,
+    "num_minibatches": 4,
+    "update_epochs": 5,
+    "learning_rate": 1e-3,
+    "lr_schedule": "kl_adaptive",
+    "kl_target": 0.01,
+    "kl_step": "minibatch",
+    "kl_estimate": "exact",
+    "kl_min_learning_rate": 1e-5,
+    "kl_max_learning_rate": 1e-2,
+    "advantages_per_epoch": True,
+    "normalize_obs": False,
+    "reward_scaling": 1.0,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "max_grad_norm": 1.0,
+    "policy_hidden": (512, 256, 128),
+    "value_hidden": (512, 256, 128),
+}
 PRESETS: dict[str, dict[str, Any]] = {
     # MuJoCo Playground's DM Control PPO settings: the defaults of TrainConfig and PPOConfig.
     "playground": {},
@@ -299,6 +336,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "total_steps": 600_000,
         "num_evals": 4,
     },
+    # rsl_rl's on-policy runner as BPO's rsl_rl path runs it on IsaacLab (bounded-ratio-rl,
+    # cfgs/algo/bpo/isaaclab/*, src/rsl_rl/rsl_bpo.py): 4096 envs x 24 steps an iteration, 4
+    # minibatches x 5 epochs, the rate from 1e-3 set by the KL rule before every minibatch step
+    # on that minibatch's exact Gaussian KL (target 0.01, within [1e-5, 1e-2]), returns refreshed
+    # every epoch, no observation or reward normalisation, gamma 0.99, lambda 0.95, gradient clip
+    # 1, widths 512-256-128 (ELU: the learners add it). "rsl_rl_cpu" is the same at the CPU
+    # preset's 512 envs and widths.
+    "rsl_rl": RSL_RL,
+    "rsl_rl_cpu": {**RSL_RL, "num_envs": 512, "policy_hidden": (32, 32), "value_hidden": (64, 64)},
     # PolicyFlow's MultiGoal run (PolicyFlow_srb, scripts/multigoal; give --env toy/multigoal6):
     # 4096 envs x 32 steps (131,072 transitions) an iteration, 4 minibatches x 5 epochs, widths
     # 256-128-64, and the 300 iterations (39.3M steps) of the model its play.py loads; the
@@ -403,6 +449,11 @@ def validate(config: TrainConfig, name: Naming = python_name) -> None:
         raise ConfigError(
             f"--critic-warmup-iterations={config.critic_warmup_iterations} needs"
             f" --critic-optimizer=separate: a shared optimiser cannot train the critic alone"
+        )
+    if np.any(np.asarray(config.kl_min_learning_rate) > np.asarray(config.kl_max_learning_rate)):
+        raise ConfigError(
+            f"{name('kl_min_learning_rate')}={config.kl_min_learning_rate} is above"
+            f" {name('kl_max_learning_rate')}={config.kl_max_learning_rate}: expected min <= max"
         )
     if config.total_steps < config.steps_per_iteration:
         raise ConfigError(

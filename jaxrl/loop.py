@@ -145,14 +145,24 @@ def epoch(
     def loss(params, minibatch: Batch, key):
         # Normalised one minibatch at a time: no normalised copy of the whole batch is held.
         minibatch = minibatch._replace(obs=observe(config, stats, minibatch.obs))
-        return learner.loss(params, old_params, aux, minibatch, key, config.learner)
+        total, metrics = learner.loss(params, old_params, aux, minibatch, key, config.learner)
+        if config.kl_estimate != "exact":  # unread, so XLA drops the old policy's pass
+            metrics = {k: v for k, v in metrics.items() if k != "exact_kl"}
+        return total, metrics
 
+    kl_adaptive = config.lr_schedule == "kl_adaptive"
+    kl_name = "exact_kl" if config.kl_estimate == "exact" else "approx_kl"
+
+    def adapt(opt_state, metrics):
+        return optim.adapt_learning_rate(opt_state, jnp.mean(metrics[kl_name]), config)
+
+    per_minibatch = adapt if kl_adaptive and config.kl_step == "minibatch" else None
     indices = optim.minibatch_indices(permute_key, config)
     params, opt_state, metrics = optim.minibatch_sgd(
-        loss, optimizer, params, opt_state, batch, indices, loss_key
+        loss, optimizer, params, opt_state, batch, indices, loss_key, per_minibatch
     )
-    if config.lr_schedule == "kl_adaptive":  # stepped once per epoch, on its mean KL
-        opt_state = optim.adapt_learning_rate(opt_state, jnp.mean(metrics["approx_kl"]), config.kl_target)
+    if kl_adaptive and config.kl_step == "epoch":  # on the epoch's mean KL
+        opt_state = adapt(opt_state, metrics)
     return (params, opt_state), metrics
 
 

@@ -11,6 +11,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+# The hidden activations a config may name (``activation``): swish is Brax's and Playground's,
+# elu rsl_rl's.
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "swish": nn.swish,
+    "elu": nn.elu,
+    "relu": nn.relu,
+    "tanh": nn.tanh,
+}
+
 
 class MLP(nn.Module):
     """MLP (swish by default) with LeCun-uniform initialisation (as Brax's PPO networks)."""

@@ -23,8 +23,7 @@ from jaxrl.config import TrainConfig
 
 Metrics = dict[str, jax.Array]
 
-# The KL-adaptive rule of rsl_rl and skrl (KLAdaptiveLR): bounds of the learning rate and its factor.
-KL_ADAPTIVE_BOUNDS = (1e-6, 1e-2)
+# The KL-adaptive rule of rsl_rl and skrl (KLAdaptiveLR): the factor of the learning rate.
 KL_ADAPTIVE_FACTOR = 1.5
 
 
@@ -112,15 +111,17 @@ def learning_rate_of(opt_state: Any) -> jax.Array:
     return _actor_state(opt_state)[0].hyperparams["learning_rate"]
 
 
-def adapt_learning_rate(opt_state: Any, kl: jax.Array, kl_target: jax.Array) -> Any:
+def adapt_learning_rate(opt_state: Any, kl: jax.Array, config: TrainConfig) -> Any:
     """Divide the (actor's) learning rate by 1.5 when ``kl`` exceeds twice ``kl_target``, multiply
-    it by 1.5 when ``kl`` is below half of it, within [1e-6, 1e-2]."""
+    it by 1.5 when ``kl`` is positive and below half of it (a KL of 0, a policy that has not
+    moved, says nothing of the step size: rsl_rl's rule), within [kl_min_learning_rate,
+    kl_max_learning_rate]."""
     adamw, put = _actor_state(opt_state)
     rate = adamw.hyperparams["learning_rate"]
-    factor = jnp.where(kl > 2.0 * kl_target, 1.0 / KL_ADAPTIVE_FACTOR, 1.0)
-    factor = jnp.where(kl < 0.5 * kl_target, KL_ADAPTIVE_FACTOR, factor)
-    adapted = jnp.clip(rate * factor, *KL_ADAPTIVE_BOUNDS).astype(rate.dtype)
-    return put(adamw._replace(hyperparams={**adamw.hyperparams, "learning_rate": adapted}))
+    factor = jnp.where(kl > 2.0 * config.kl_target, 1.0 / KL_ADAPTIVE_FACTOR, 1.0)
+    factor = jnp.where((kl < 0.5 * config.kl_target) & (kl > 0.0), KL_ADAPTIVE_FACTOR, factor)
+    bounded = jnp.clip(rate * factor, config.kl_min_learning_rate, config.kl_max_learning_rate)
+    return put(adamw._replace(hyperparams={**adamw.hyperparams, "learning_rate": bounded.astype(rate.dtype)}))
 
 
 def open_actor(opt_state: Any, open: jax.Array) -> Any:
@@ -138,17 +139,22 @@ def minibatch_sgd(
     data: Any,
     indices: jax.Array,
     key: jax.Array,
+    before_step: Callable[[Any, Metrics], Any] | None = None,
 ) -> tuple[Any, Any, Metrics]:
     """One optimiser step of ``loss(params, minibatch, key) -> (scalar, metrics)`` per row of
     ``indices`` [M, B] into the leading axis of ``data`` (a ``lax.scan``); returns the parameters,
     the optimiser state and the metrics [M] with ``grad_norm`` added. Each minibatch is gathered
-    when its step runs: no shuffled copy of ``data`` is ever held."""
+    when its step runs: no shuffled copy of ``data`` is ever held. ``before_step(opt_state,
+    metrics)``, given, sets the optimiser state from the minibatch's metrics (taken at the
+    parameters before the step) ahead of the step: the per-minibatch KL rule."""
 
     def step(carry, inputs):
         params, opt_state = carry
         rows, key = inputs
         minibatch = jax.tree.map(lambda x: x[rows], data)
         grads, metrics = jax.grad(loss, has_aux=True)(params, minibatch, key)
+        if before_step is not None:
+            opt_state = before_step(opt_state, metrics)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
         return (optax.apply_updates(params, updates), opt_state), metrics

@@ -42,8 +42,14 @@ def check_algo(algo: Any, flag: str = "--algo=") -> LearnerFactory:
 
 def validate(config: TrainConfig, name: Naming = python_name) -> None:
     """Raise ConfigError, one line, for the first value that cannot work."""
-    check_algo(config.algo, name("algo") + "=")
+    factory = check_algo(config.algo, name("algo") + "=")
     configs.validate(config, name)
+    if config.kl_estimate == "exact" and not factory.exact_kl:
+        offered = ", ".join(n for n, f in LEARNERS.items() if f.exact_kl)
+        raise ConfigError(
+            f"{name('kl_estimate')}=exact is invalid for algo {config.algo}: its actor has no"
+            f" closed-form KL; expected sample (exact: {offered})"
+        )
 
 
 def preset_values(

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.config import hyper, one_of, override, positive, static
-from jaxrl.networks import MLP
+from jaxrl.networks import ACTIVATIONS, MLP
 
 LOG_2PI = np.float32(math.log(2.0 * math.pi))  # a host constant: importing touches no device
 
@@ -64,6 +64,17 @@ def sample(key: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
     return mean + std * jax.random.normal(key, mean.shape)
 
 
+def gaussian_kl(old_mean: jax.Array, old_std: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
+    """KL(N(old_mean, old_std) || N(mean, std)) of diagonal Gaussians, summed over action
+    dimensions: sum log(std / old_std) + (old_std^2 + (old_mean - mean)^2) / (2 std^2) - 1/2.
+    A squash is a bijection, so it is also the KL of the squashed policies. With d = log(std /
+    old_std) the std's part is d + expm1(-2 d) / 2, which keeps the small KL of one minibatch step
+    positive in float32 where the textbook form's terms of size 1/2 cancel it to 0 or below."""
+    log_ratio = jnp.log(std) - jnp.log(old_std)
+    terms = log_ratio + 0.5 * jnp.expm1(-2.0 * log_ratio) + (old_mean - mean) ** 2 / (2.0 * std**2)
+    return jnp.sum(terms, axis=-1)
+
+
 def gaussian_entropy(std: jax.Array) -> jax.Array:
     """The diagonal Gaussian's entropy, summed over action dimensions."""
     return jnp.sum(jnp.log(std) + 0.5 * (1.0 + LOG_2PI), axis=-1)
@@ -92,6 +103,7 @@ class GaussianStdFields:
         one_of(*STD_PARAMS),
     )
     initial_std: float = hyper(1.0, "the global std's initial value (--std-param global)", positive)
+    activation: str = static("swish", "the policy's and critic's hidden activation", one_of(*ACTIVATIONS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +177,11 @@ def actor_critic(observation_size: int, action_size: int, critic_outputs: int = 
 
     def networks(config: GaussianStdFields) -> tuple[MLP, MLP]:
         outputs = 2 * action_size if config.std_param == "state" else action_size
-        return MLP(config.policy_hidden, outputs), MLP(config.value_hidden, critic_outputs)
+        activation = ACTIVATIONS[config.activation]
+        return (
+            MLP(config.policy_hidden, outputs, activation),
+            MLP(config.value_hidden, critic_outputs, activation),
+        )
 
     def init(key: jax.Array, config: GaussianStdFields):
         policy, critic = networks(config)
@@ -214,6 +230,13 @@ def clone_loss(model: ActorCritic) -> Callable[..., tuple[jax.Array, dict[str, j
         return nll, {"clone_nll": nll, "std": jnp.mean(std)}
 
     return loss
+
+
+def exact_kl(model: ActorCritic, old_params, obs, mean: jax.Array, std: jax.Array, config) -> jax.Array:
+    """The batch's mean KL(pi_old || pi_theta) (:func:`gaussian_kl`), pi_old recomputed from the
+    parameters that acted; the loop drops it, and XLA the pass, unless its KL rule reads it."""
+    old_mean, old_std = model.distribution(old_params, obs, config)
+    return jnp.mean(gaussian_kl(old_mean, old_std, mean, std))
 
 
 def log_ratio(params, model: ActorCritic, obs, extras, config) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -204,3 +204,6 @@ class LearnerFactory(NamedTuple):
     make: Callable[[int, int], Learner]  # (observation_size, action_size) -> Learner
     loop_defaults: Mapping[str, Any] = MappingProxyType({})
     presets: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
+    # Whether its loss reports ``exact_kl``, the KL between the old and new policies in closed
+    # form, which ``kl_estimate="exact"`` reads (Gaussian actors).
+    exact_kl: bool = False

@@ -101,7 +101,7 @@ def total_variation_loss(ratio: jax.Array, target: jax.Array, weight: jax.Array)
 
 def make(observation_size: int, action_size: int) -> Learner:
     model = gaussian.actor_critic(observation_size, action_size)
-    median_network = common.value_network(observation_size, name="median")
+    median_network = common.value_network(observation_size, name="median", activation=None)
 
     def init(key, config: BPOConfig):
         model_key, median_key = jax.random.split(key)
@@ -135,6 +135,7 @@ def make(observation_size: int, action_size: int) -> Learner:
             "median_loss": median_loss,
             "above_median_fraction": jnp.mean(returns > medians),
             **gaussian.policy_metrics(std, batch.extras["raw_action"], config.squash),
+            "exact_kl": gaussian.exact_kl(model, old_params, batch.obs, mean, std, config),
             **ratio_metrics(log_ratio, config.clip_eps),
         }
         return total, metrics
@@ -150,7 +151,21 @@ def make(observation_size: int, action_size: int) -> Learner:
     )
 
 
+# The rsl_rl path's BPO settings (cfgs/algo/bpo/isaaclab/*, src/rsl_rl/rsl_rl_cfg.py): c_v 1,
+# c_m 1, lambda 0.01 (reg_w), eps 0.2 (G1 and H1; 0.25 Anymal-C, 0.3 Go1), no entropy bonus, ELU.
+RSL_RL = MappingProxyType(
+    {
+        "value_cost": 1.0,
+        "median_cost": 1.0,
+        "barrier_lambda": 0.01,
+        "clip_eps": 0.2,
+        "entropy_cost": 0.0,
+        "activation": "elu",
+    }
+)
 # Its addition to the loop's pointmass preset: the reference's learning rate 3e-4 is too small
 # for that preset's few gradient steps per sample; the loop's 1e-3 learns toy/pointmass.
-PRESETS = MappingProxyType({"pointmass": MappingProxyType({"learning_rate": 1e-3})})
-FACTORY = LearnerFactory("bpo", BPOConfig, make, LOOP_DEFAULTS, PRESETS)
+PRESETS = MappingProxyType(
+    {"pointmass": MappingProxyType({"learning_rate": 1e-3}), "rsl_rl": RSL_RL, "rsl_rl_cpu": RSL_RL}
+)
+FACTORY = LearnerFactory("bpo", BPOConfig, make, LOOP_DEFAULTS, PRESETS, exact_kl=True)

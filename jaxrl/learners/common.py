@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from jaxrl.config import hyper, positive, positive_sizes, static
 from jaxrl.learners.base import Batch
-from jaxrl.networks import MLP
+from jaxrl.networks import ACTIVATIONS, MLP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,12 +109,19 @@ class ValueNetwork(NamedTuple):
 
 
 def value_network(
-    observation_size: int, activation: Callable[[jax.Array], jax.Array] = nn.swish, name: str = "value"
+    observation_size: int,
+    activation: Callable[[jax.Array], jax.Array] | None = nn.swish,
+    name: str = "value",
 ) -> ValueNetwork:
+    """``activation`` None: the one the config names (its ``activation`` field)."""
+
+    def mlp(config: Any) -> MLP:
+        return MLP(config.value_hidden, 1, activation or ACTIVATIONS[config.activation])
+
     def init(key: jax.Array, config: Any):
-        return MLP(config.value_hidden, 1, activation=activation).init(key, jnp.zeros((1, observation_size)))
+        return mlp(config).init(key, jnp.zeros((1, observation_size)))
 
     def value(params, obs: jax.Array, config: Any) -> jax.Array:
-        return MLP(config.value_hidden, 1, activation=activation).apply(params[name], obs)[..., 0]
+        return mlp(config).apply(params[name], obs)[..., 0]
 
     return ValueNetwork(init, value)

@@ -18,6 +18,8 @@ every minibatch's loss, and minibatches are drawn over single transitions unless
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import jax.numpy as jnp
 
 from jaxrl.actors import gaussian
@@ -45,6 +47,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         )
         bonus = jnp.mean(gaussian.entropy_bonus(key, mean, std, config.squash))
         diagnostics = gaussian.policy_metrics(std, batch.extras["raw_action"], config.squash)
+        diagnostics["exact_kl"] = gaussian.exact_kl(model, old_params, batch.obs, mean, std, config)
         return total - config.entropy_cost * bonus, {**metrics, **diagnostics}
 
     return Learner(
@@ -52,4 +55,19 @@ def make(observation_size: int, action_size: int) -> Learner:
     )
 
 
-FACTORY = LearnerFactory("ppo", PPOConfig, make)
+# The PPO control of BPO's rsl_rl path (bounded-ratio-rl cfgs/algo/ppo/isaaclab/*): clip 0.2,
+# value weight 1, entropy 0.005 (Anymal-C), ELU, and BPO's actor there (rsl_rl's Gaussian with a
+# global std from 1, clipped to the action bounds here), so that the two differ in the loss alone.
+RSL_RL = MappingProxyType(
+    {
+        "clip_eps": 0.2,
+        "value_cost": 1.0,
+        "entropy_cost": 0.005,
+        "activation": "elu",
+        "std_param": "global",
+        "squash": "clip",
+    }
+)
+FACTORY = LearnerFactory(
+    "ppo", PPOConfig, make, presets=MappingProxyType({"rsl_rl": RSL_RL, "rsl_rl_cpu": RSL_RL}), exact_kl=True
+)

@@ -58,7 +58,7 @@ def test_the_critic_learns_at_its_own_rate(tiny_config):
 def test_the_kl_rule_steps_the_actors_rate_with_a_separate_critic(tiny_config):
     config = tiny_config(critic_optimizer="separate", lr_schedule="kl_adaptive", learning_rate=1e-3)
     state = make_optimizer(config).init({"policy": jnp.zeros(3), "value": jnp.zeros(2)})
-    assert float(learning_rate_of(adapt_learning_rate(state, jnp.float32(0.03), 0.01))) == pytest.approx(
+    assert float(learning_rate_of(adapt_learning_rate(state, jnp.float32(0.03), config))) == pytest.approx(
         1e-3 / 1.5
     )
 

@@ -27,15 +27,39 @@ def test_every_ratio_is_one_before_the_first_update(tiny_config, algo):
 
 def test_kl_adaptive_rule_steps_the_learning_rate_within_its_bounds(tiny_config):
     config = tiny_config("ppo", lr_schedule="kl_adaptive", learning_rate=1e-3, kl_target=0.01)
-    state = make_optimizer(config).init({"w": jnp.zeros(3)})
-    rate = lambda kl, s=state: float(learning_rate_of(adapt_learning_rate(s, jnp.float32(kl), 0.01)))  # noqa: E731
+
+    def rate(kl, **changes):
+        changed = config.replace(**changes)
+        state = make_optimizer(changed).init({"w": jnp.zeros(3)})
+        return float(learning_rate_of(adapt_learning_rate(state, jnp.float32(kl), changed)))
+
     assert rate(0.03) == pytest.approx(1e-3 / 1.5)  # above twice the target
     assert rate(0.002) == pytest.approx(1.5e-3)  # below half of it
     assert rate(0.01) == pytest.approx(1e-3) and rate(0.019) == pytest.approx(1e-3)
-    low = make_optimizer(config.replace(learning_rate=1.2e-6)).init({"w": jnp.zeros(3)})
-    assert float(learning_rate_of(adapt_learning_rate(low, jnp.float32(1.0), 0.01))) == pytest.approx(1e-6)
-    high = make_optimizer(config.replace(learning_rate=9e-3)).init({"w": jnp.zeros(3)})
-    assert float(learning_rate_of(adapt_learning_rate(high, jnp.float32(0.0), 0.01))) == pytest.approx(1e-2)
+    assert rate(0.0) == pytest.approx(1e-3)  # a policy that has not moved says nothing
+    assert rate(1.0, learning_rate=1.2e-6) == pytest.approx(1e-6)
+    assert rate(1e-4, learning_rate=9e-3) == pytest.approx(1e-2)
+    assert rate(1.0, learning_rate=1.2e-5, kl_min_learning_rate=1e-5) == pytest.approx(1e-5)  # rsl_rl's
+
+
+@pytest.mark.parametrize(("kl_step", "steps"), [("epoch", 2), ("minibatch", 2 * 4 - 1)])
+def test_the_kl_rule_steps_per_epoch_or_before_every_minibatch(tiny_config, kl_step, steps):
+    # A target far above any KL raises the rate on every positive KL: once per epoch (2), or
+    # before each of the 2 x 4 minibatch steps but the first, whose policy has not moved yet.
+    config = tiny_config(
+        "ppo", lr_schedule="kl_adaptive", learning_rate=1e-4, kl_target=100.0, kl_step=kl_step
+    )
+    config = config.replace(kl_estimate="exact")
+    _, _, loop = build(config)
+    state, _ = loop.iteration(loop.init(jax.random.PRNGKey(0), config), config)
+    assert float(learning_rate_of(state.opt_state)) == pytest.approx(1e-4 * 1.5**steps, rel=1e-5)
+
+
+def test_the_exact_kl_is_offered_only_by_gaussian_actors():
+    assert jaxrl.make_config("bpo", kl_estimate="exact").kl_estimate == "exact"
+    message = "kl_estimate=exact is invalid for algo fpo: its actor has no closed-form KL; expected sample"
+    with pytest.raises(jaxrl.ConfigError, match=message):
+        jaxrl.make_config("fpo", kl_estimate="exact")
 
 
 def test_kl_adaptive_training_logs_the_rate_it_used(tiny_config):

@@ -50,4 +50,7 @@ def test_gaussian_ppo_heads_for_one_goal_at_the_start():
     assert paths.shape == (1, 50, 26, 2) and np.all(paths[:, :, 0] == 0.0)
     goals = modes.task_of(config).goals
     for path, goal in zip(paths[0], first[0], strict=True):  # the goal named is one the path reaches
-        assert goal < 0 or np.min(np.linalg.norm(path - goals[goal], axis=-1)) < modes.task_of(config).arrival_radius
+        assert (
+            goal < 0
+            or np.min(np.linalg.norm(path - goals[goal], axis=-1)) < modes.task_of(config).arrival_radius
+        )

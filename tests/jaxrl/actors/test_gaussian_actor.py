@@ -47,3 +47,37 @@ def test_metrics_report_the_gaussians_entropy_and_the_saturation_apart():
     assert (
         float(gaussian.policy_metrics(std, raw, "clip")["action_saturation"]) == 4 / 8
     )  # |u| >= 1: 3.0, -4.0, -3.0, 1.5
+
+
+def test_the_exact_kl_is_the_closed_form_and_stays_positive_for_tiny_steps():
+    zero, one = jnp.zeros((1, 1)), jnp.ones((1, 1))
+    assert float(gaussian.gaussian_kl(zero, one, zero, one)[0]) == 0.0
+    assert float(gaussian.gaussian_kl(zero, one, one, one)[0]) == pytest.approx(0.5)
+    expected = np.log(2.0) + 1.0 / 8.0 - 0.5  # KL(N(0, 1) || N(0, 2))
+    assert float(gaussian.gaussian_kl(zero, one, zero, 2.0 * one)[0]) == pytest.approx(expected, rel=1e-6)
+    # A step of 1e-5 in log std: KL = d^2 to first order, positive, in float32.
+    tiny = float(gaussian.gaussian_kl(zero, one, zero, jnp.exp(1e-5) * one)[0])
+    assert tiny == pytest.approx(1e-10, rel=1e-2)
+
+
+def test_the_configs_activation_runs_the_actor_the_critic_and_bpos_median():
+    import flax.linen as nn
+
+    import jaxrl
+    from jaxrl.learners import common
+    from jaxrl.networks import MLP
+
+    config = jaxrl.make_config("bpo", policy_hidden=(8,), value_hidden=(8,), activation="elu").learner
+    learner = jaxrl.make_learner("bpo", 3, 2)
+    params = learner.init(jax.random.PRNGKey(0), config)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    mean = MLP((8,), 2, nn.elu).apply(params["policy"], obs)
+    np.testing.assert_allclose(learner.act_deterministic(params, {}, obs, config), jnp.clip(mean, -1, 1))
+    for name, network in (
+        ("value", learner.value),
+        ("median", common.value_network(3, None, "median").value),
+    ):
+        expected = MLP((8,), 1, nn.elu).apply(params[name], obs)[..., 0]
+        np.testing.assert_allclose(network(params, obs, config), expected, rtol=1e-6)
+    swish = jaxrl.make_config("bpo", policy_hidden=(8,), value_hidden=(8,)).learner
+    assert not np.allclose(learner.value(params, obs, swish), learner.value(params, obs, config))

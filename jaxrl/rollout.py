@@ -51,9 +51,10 @@ def policy_action(
     """The one acting path (rollouts, evaluation, loaded policies): the learner's action for a raw
     observation and its extras (None when ``deterministic``, which ignores ``key``)."""
     seen = observe(config, stats, obs)
+    raw = (obs,) if learner.raw_obs else ()
     if deterministic:
-        return learner.act_deterministic(params, aux, seen, config.learner), None
-    return learner.act(params, aux, seen, key, config.learner)
+        return learner.act_deterministic(params, aux, seen, config.learner, *raw), None
+    return learner.act(params, aux, seen, key, config.learner, *raw)
 
 
 def _empty_buffer(
@@ -62,7 +63,8 @@ def _empty_buffer(
     """Zeros [T, unrolls, envs, ...] for every field of a transition. The shapes are read without
     tracing the environment step a second time: the carried state has the observation's,
     reward's and flags', and the learner gives the action's and extras'."""
-    action, extras = jax.eval_shape(learner.act, params, aux, env_state.obs, key, config.learner)
+    raw = (env_state.obs,) if learner.raw_obs else ()
+    action, extras = jax.eval_shape(learner.act, params, aux, env_state.obs, key, config.learner, *raw)
     obs, reward, final_return = env_state.obs, env_state.reward, env_state.info["done_return"]
     shapes = Transition(
         obs, obs, action, reward, env_state.terminated, env_state.truncated, extras, final_return

@@ -58,17 +58,20 @@ class InitAux(Protocol):
 
 class Act(Protocol):
     """A sampled action for the environment and the per-step extras the loss needs later
-    (log-probabilities, noise draws, chains, latents)."""
+    (log-probabilities, noise draws, chains, latents). ``obs`` is the loop's (normalised)
+    observation; a learner with ``raw_obs`` also gets the environment's own, last."""
 
     def __call__(
-        self, params: Params, aux: Aux, obs: jax.Array, key: jax.Array, config: Any
+        self, params: Params, aux: Aux, obs: jax.Array, key: jax.Array, config: Any, *raw_obs: jax.Array
     ) -> tuple[jax.Array, Any]: ...
 
 
 class ActDeterministic(Protocol):
-    """The action used for evaluation."""
+    """The action used for evaluation (``raw_obs`` as for :class:`Act`)."""
 
-    def __call__(self, params: Params, aux: Aux, obs: jax.Array, config: Any) -> jax.Array: ...
+    def __call__(
+        self, params: Params, aux: Aux, obs: jax.Array, config: Any, *raw_obs: jax.Array
+    ) -> jax.Array: ...
 
 
 class Value(Protocol):
@@ -118,6 +121,7 @@ class MinibatchSGD(Protocol):
         data: Any,
         indices: jax.Array,
         key: jax.Array,
+        before_step: Callable[[Any, Metrics], Any] | None = None,
     ) -> tuple[Params, Any, Metrics]: ...
 
 
@@ -189,6 +193,9 @@ class Learner(NamedTuple):
     # ``(aux, progress, config) -> aux`` at the start of every iteration, progress the share of
     # the run's iterations done: a schedule the learner keeps in its state (ReinFlow's noise ceiling).
     schedule: Callable[[Aux, jax.Array, Any], Aux] | None = None
+    # Whether ``act`` and ``act_deterministic`` also get the raw observation: a part of the actor
+    # with a normalisation of its own (GoRL's decoder, normalised as it was fitted).
+    raw_obs: bool = False
 
 
 class LearnerFactory(NamedTuple):

@@ -21,25 +21,33 @@ clip 1.0 after; entropy 0.01, value cost 0.25. Decoder g_phi(s, z) (an MLP 4x64 
                x <- sqrt(ab_{j-1}) x0 + sqrt(1 - ab_{j-1}) eps_phi, trained on
                x_j = sqrt(ab_j) a + sqrt(1 - ab_j) eps, j uniform, target eps.
 
+The decoder reads the raw observation standardised with the mean and std of the observations it
+was fitted on, frozen with it in the training state (``aux["decoder_obs"]``, so checkpoints and
+resumes keep it), as the reference's ``train_decoder_fm.py`` fits it and stores its statistics
+beside it: the encoder's running statistics move on after the fit, the decoder's inputs do not.
 The environment gets tanh(g_phi(s, z)); in stage 0 the decoder is the identity. Stages last
 ``stage_steps`` environment steps each (whole iterations; the last runs to the end of the
 budget); by default the budget is split as the reference's 60M, 60M, 30M, 30M of its 180M (a
 third, a third, a sixth, a sixth), so a smaller ``--total-steps`` keeps the reference's schedule
 in proportion. At each boundary (a loop phase):
 (1) fresh rollouts of ``refit_unrolls`` segments of every environment under the current encoder
-and decoder, keeping (normalised s, pre-tanh decoder output); (2) a freshly initialised decoder
+and decoder, keeping (raw s, pre-tanh decoder output), and the decoder's statistics of those s;
+(2) a freshly initialised decoder
 fitted on a random subset of ``refit_samples`` pairs (10% held out) by minibatch Adam, 8 (eps, t)
 draws per pair, ``refit_epochs`` epochs, keeping the best held-out decoder and updating no more
 after ``refit_patience`` epochs without improvement; (3) a freshly initialised encoder (actor,
 critic, optimiser state). Evaluation decodes the mean latent.
 
-Where this module differs from the reference code (bennidict23/GoRL), and why:
+The reference is bennidict23/GoRL at commit 1461fb0 (its December 2025 release, the code whose
+curves match the paper's Table 1; the 2026 rewrite with TOML configs does not claim to reproduce
+them). Where this module differs from it, and why:
 - Fresh rollouts use the current encoder, not the stage's best evaluated checkpoint: keeping a
   best copy would need evaluations inside the training program; at the end of a stage the two
   are usually close.
-- The observation statistics run on through the stages (the reference rebuilds them with the
-  encoder and gives the decoder the statistics of its fit data): the decoder here conditions on
-  the loop's normalised observations, so both see one normalisation.
+- The encoder's observation statistics run on through the stages (the reference rebuilds them
+  with each fresh encoder): they are the loop's, shared by every learner; the decoder has its own.
+- The decoder's std is floored at 1e-3 (the loop's floor) where the reference adds 1e-8, so a
+  state dimension that was constant in the fit data cannot blow up its input later.
 - The fresh encoder's parameters are drawn from the phase's key (the reference rebuilds it from
   its initial seed).
 - The decoder's held-out split is over transitions, not episodes, and one minibatch epoch is a
@@ -59,6 +67,7 @@ What was measured: ``docs/learners/gorl.md``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from types import MappingProxyType
 
@@ -66,6 +75,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl import normalize
 from jaxrl.actors import decoder, gaussian
 from jaxrl.config import (
     TrainConfig,
@@ -132,15 +142,24 @@ def stage_iterations(config: TrainConfig) -> tuple[int, ...]:
     return tuple(int(point) for point in np.cumsum([max(1, n) for n in lengths])[:-1])
 
 
+def decoder_input(stats: normalize.RunningStats, raw_obs: jax.Array) -> jax.Array:
+    """The decoder's observation: standardised with the statistics of the data it was fitted on
+    (the reference's (s - mean) / (std + 1e-8); here the std floored at 1e-3, and not clipped)."""
+    return normalize.normalize(stats, raw_obs, clip=math.inf)
+
+
 def make(observation_size: int, action_size: int) -> Learner:
     model = gaussian.actor_critic(observation_size, action_size)
 
     def init_aux(key: jax.Array, config: GoRLConfig):
         fresh = decoder.init(key, observation_size, action_size, config)
-        return {"stage": jnp.zeros((), jnp.int32), "decoder": fresh}
+        stats = normalize.RunningStats.zeros(observation_size)
+        return {"stage": jnp.zeros((), jnp.int32), "decoder": fresh, "decoder_obs": stats}
 
-    def decode(aux, obs, z, config: GoRLConfig) -> jax.Array:
-        """The pre-tanh action: z in stage 0, g_phi(s, z) after."""
+    def decode(aux, raw_obs, z, config: GoRLConfig) -> jax.Array:
+        """The pre-tanh action: z in stage 0, g_phi(s, z) after, s the raw observation normalised
+        with the decoder's own frozen statistics."""
+        obs = decoder_input(aux["decoder_obs"], raw_obs)
         return jnp.where(aux["stage"] == 0, z, decoder.decode(aux["decoder"], obs, z, config))
 
     def distribution(params, obs, config: GoRLConfig):
@@ -150,15 +169,15 @@ def make(observation_size: int, action_size: int) -> Learner:
     def value(params, obs, config: GoRLConfig):
         return model.critic(params, obs, config)[..., 0]
 
-    def act(params, aux, obs, key, config: GoRLConfig):
+    def act(params, aux, obs, key, config: GoRLConfig, raw_obs):
         mean, std = distribution(params, obs, config)
         z = gaussian.sample(key, mean, std)
-        raw = decode(aux, obs, z, config)
+        raw = decode(aux, raw_obs, z, config)
         extras = {"latent": z, "log_prob": gaussian.gaussian_log_prob(z, mean, std), "raw_action": raw}
         return jnp.tanh(raw), extras
 
-    def act_deterministic(params, aux, obs, config: GoRLConfig):
-        return jnp.tanh(decode(aux, obs, distribution(params, obs, config)[0], config))
+    def act_deterministic(params, aux, obs, config: GoRLConfig, raw_obs):
+        return jnp.tanh(decode(aux, raw_obs, distribution(params, obs, config)[0], config))
 
     def loss(params, old_params, aux, batch: Batch, key, config: GoRLConfig):
         first = aux["stage"] == 0
@@ -191,15 +210,18 @@ def make(observation_size: int, action_size: int) -> Learner:
             collect_key,
             config.refit_unrolls,
         )
-        obs = context.observe(context.obs_stats, trajectories.obs.reshape(-1, observation_size))
-        pairs = (obs, trajectories.extras["raw_action"].reshape(-1, action_size))
+        raw_obs = trajectories.obs.reshape(-1, observation_size)
+        stats = normalize.update(normalize.RunningStats.zeros(observation_size), raw_obs)
+        pairs = (decoder_input(stats, raw_obs), trajectories.extras["raw_action"].reshape(-1, action_size))
         fitted, _, _ = decoder.fit(context.sgd, fit_key, pairs, config)
         params = context.init_params(encoder_key)
-        aux = {"stage": context.aux["stage"] + 1, "decoder": fitted}
+        aux = {"stage": context.aux["stage"] + 1, "decoder": fitted, "decoder_obs": stats}
         return PhaseResult(params, context.init_opt_state(params), aux, context.obs_stats, env_state)
 
     phases = (Phase(stage_iterations, next_stage),)
-    return Learner(model.init, act, act_deterministic, value, loss, init_aux, phases, max_grad_norm)
+    return Learner(
+        model.init, act, act_deterministic, value, loss, init_aux, phases, max_grad_norm, raw_obs=True
+    )
 
 
 FACTORY = LearnerFactory("gorl", GoRLConfig, make, LOOP_DEFAULTS, MappingProxyType({"cpu": CPU_PRESET}))

@@ -46,12 +46,12 @@ def test_stage_zero_acts_with_tanh_of_the_latent(gorl_config, decoder):
     _, learner, loop = build(config)
     state = loop.init(jax.random.PRNGKey(0), config)
     obs = jax.random.normal(jax.random.PRNGKey(1), (5, 6))
-    action, extras = learner.act(state.params, state.aux, obs, jax.random.PRNGKey(2), config.learner)
+    action, extras = learner.act(state.params, state.aux, obs, jax.random.PRNGKey(2), config.learner, obs)
     np.testing.assert_array_equal(extras["raw_action"], extras["latent"])
     np.testing.assert_array_equal(action, jnp.tanh(extras["latent"]))
-    mean = learner.act_deterministic(state.params, state.aux, obs, config.learner)
+    mean = learner.act_deterministic(state.params, state.aux, obs, config.learner, obs)
     assert not np.allclose(
-        mean, learner.act_deterministic(state.params, later_stage(state.aux), obs, config.learner)
+        mean, learner.act_deterministic(state.params, later_stage(state.aux), obs, config.learner, obs)
     )
 
 
@@ -62,13 +62,13 @@ def test_decoders_are_deterministic_maps_of_the_latent(gorl_config, decoder):
     state = loop.init(jax.random.PRNGKey(0), config)
     aux = later_stage(state.aux)
     obs = jnp.tile(jax.random.normal(jax.random.PRNGKey(1), (1, 6)), (4, 1))
-    act = jax.jit(lambda key: learner.act(state.params, aux, obs, key, config.learner))
+    act = jax.jit(lambda key: learner.act(state.params, aux, obs, key, config.learner, obs))
     first, second = act(jax.random.PRNGKey(2)), act(jax.random.PRNGKey(2))
     chex.assert_trees_all_equal(first, second)
     assert not np.allclose(first[1]["raw_action"], first[1]["latent"])  # a decoder, not the identity
     other = act(jax.random.PRNGKey(3))
     assert not np.allclose(first[1]["raw_action"], other[1]["raw_action"])  # exploration is the latent's
-    deterministic = jax.jit(lambda: learner.act_deterministic(state.params, aux, obs, config.learner))
+    deterministic = jax.jit(lambda: learner.act_deterministic(state.params, aux, obs, config.learner, obs))
     np.testing.assert_array_equal(deterministic(), deterministic())
 
 
@@ -110,6 +110,37 @@ def test_a_stage_boundary_refits_the_decoder_and_resets_the_encoder(gorl_config)
     # The loss sees what act saw in a later stage too: the ratio is 1 before any update.
     _, metrics = loop.iteration(after, config)
     assert abs(float(metrics["approx_kl"])) < 1e-7 and float(metrics["clip_fraction"]) == 0.0
+
+
+def test_the_decoder_reads_raw_observations_through_its_own_frozen_statistics(gorl_config):
+    config = gorl_config()
+    _, learner, loop = build(config)
+    state = loop.init(jax.random.PRNGKey(0), config)
+    for _ in range(2):
+        state, _ = loop.iteration(state, config)
+    state = jax.jit(loop.phases[0])(state, config)
+    fitted = state.aux["decoder_obs"]
+    assert float(fitted.count) == 2 * 16 * 8  # the refit's pairs: 2 segments of 16 envs x 8 steps
+    raw = 3.0 * jax.random.normal(jax.random.PRNGKey(1), (5, 6)) + 1.0
+    z = jax.random.normal(jax.random.PRNGKey(2), (5, 2))
+
+    def decoded(aux, latent):
+        obs = gorl.decoder_input(aux["decoder_obs"], raw)
+        return gorl_decoder.decode(aux["decoder"], obs, latent, config.learner)
+
+    before = decoded(state.aux, z)
+    stats = state.obs_stats
+    for _ in range(2):  # the encoder trains on and the loop's statistics move; stage 1 lasts
+        state, _ = loop.iteration(state, config)
+    assert int(state.aux["stage"]) == 1 and float(state.obs_stats.count) > float(stats.count)
+    assert not np.allclose(state.obs_stats.mean, stats.mean)
+    np.testing.assert_array_equal(decoded(state.aux, z), before)
+    # Acting decodes its latent so: the raw observation under the decoder's own statistics.
+    seen = jaxrl.rollout.observe(config, state.obs_stats, raw)
+    _, extras = learner.act(state.params, state.aux, seen, jax.random.PRNGKey(3), config.learner, raw)
+    np.testing.assert_allclose(
+        extras["raw_action"], decoded(state.aux, extras["latent"]), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_a_bad_decoder_is_one_line_exit_2(capsys):

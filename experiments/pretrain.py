@@ -10,7 +10,9 @@ cosine decay (``--learning-rate`` to a tenth of it), keeping the parameters' mov
 ``experiments.train`` sets the run's config (the network sizes, the environment's settings), except
 ``--learning-rate``, which here is the cloning's. The folder receives the config,
 ``pretrain.jsonl``, a loss curve and a checkpoint that ``experiments.evaluate --run-dir`` and
-``experiments.train --init-from`` read. Invalid input (demonstrations of other sizes than the
+``experiments.train --init-from`` read. A pre-training that was killed continues from its last
+finished epoch when its command is run again (the same settings and data; another value is
+refused in one line). Invalid input (demonstrations of other sizes than the
 environment's, a folder that holds a run) exits with code 2 and one line on stderr before anything
 compiles, and changes nothing in the folder.
 """
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as error:
         fail(str(error))
     except KeyboardInterrupt:
-        print(f"\ninterrupted; {args.run_dir} has no checkpoint: run the command again", file=sys.stderr)
+        print(f"\ninterrupted: run the same command again to continue in {args.run_dir}", file=sys.stderr)
         raise SystemExit(130) from None
     print(
         f"done: best held-out loss {result.best_held_out_loss:.4g} at epoch {result.best_epoch}"

@@ -23,6 +23,7 @@ and copied into every seed of the state. GoRL, which has no ``clone_loss``, is r
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import shutil
@@ -42,6 +43,9 @@ from jaxrl.registry import validate
 from jaxrl.rollout import observe
 
 RECORDS_FILE, CURVE_FILE = "pretrain.jsonl", "pretrain_curve.png"
+# Where a pre-training stands after each epoch (removed once its checkpoint is written): what it
+# was started with, and the fit's state, so that a killed one continues where it stopped.
+SETTINGS_FILE, PROGRESS_FILE = "pretrain_settings.json", "pretrain_progress.npz"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +161,19 @@ def _programs(learner: Learner, config: TrainConfig, stats, optimizer, critics: 
     return epoch, held_out
 
 
+class FitProgress(NamedTuple):
+    """Where a fit stands after an epoch: enough to continue it exactly."""
+
+    arrays: Any  # (actor, opt_state, key, best actor): the trained and the kept parameters
+    best_loss: float
+    best_epoch: int
+    records: list[dict[str, Any]]  # one per epoch done
+
+    @property
+    def done(self) -> int:
+        return len(self.records)
+
+
 def fit(
     learner: Learner,
     config: TrainConfig,
@@ -167,32 +184,40 @@ def fit(
     clone: CloneConfig,
     key: jax.Array,
     on_epoch=None,
+    progress: FitProgress | None = None,
 ) -> tuple[Any, list[dict[str, Any]], int]:
     """The actor parameters of ``params`` fitted on ``train`` (the critics untouched), the
     per-epoch records and the best epoch: the returned actor is the parameters' moving average
-    at the epoch of the best held-out loss (the held-out loss is the average's)."""
+    at the epoch of the best held-out loss (the held-out loss is the average's). ``on_epoch``
+    gets each epoch's :class:`FitProgress`; a fit given one continues from it exactly."""
     steps_per_epoch = max(len(train.states) // clone.batch_size, 1)
     optimizer = make_optimizer(clone, clone.epochs * steps_per_epoch)
     actor = {k: params[k] for k in actor_keys(learner, params)}
     critics = {k: v for k, v in params.items() if k not in actor}
     epoch, held_out_loss = _programs(learner, config, stats, optimizer, critics)
-    opt_state = optimizer.init(actor)
     train_obs, train_actions = jnp.asarray(train.states), jnp.asarray(train.actions)
     held_obs, held_actions = jnp.asarray(held_out.states), jnp.asarray(held_out.actions)
     held_key, key = jax.random.split(key)  # one fixed draw of (t, noise): epochs compare alike
-    best, best_loss, best_epoch, records = actor, math.inf, 0, []
-    for index in range(1, clone.epochs + 1):
+    fresh = (actor, optimizer.init(actor), key, actor)
+    progress = progress or FitProgress(fresh, math.inf, 0, [])
+    arrays = progress.arrays
+    if isinstance(arrays, list):  # leaves read from disk
+        arrays = jax.tree.unflatten(jax.tree.structure(fresh), arrays)
+    (actor, opt_state, key, best), best_loss, best_epoch, records = arrays, *progress[1:]
+    records = list(records)
+    stopped = best_epoch and len(records) - best_epoch >= clone.patience
+    for index in range(len(records) + 1, 0 if stopped else clone.epochs + 1):
         key, order_key, step_key = jax.random.split(key, 3)
         indices = epoch_indices(order_key, len(train.states), clone.batch_size)
         actor, opt_state, train_loss = epoch(actor, opt_state, train_obs, train_actions, indices, step_key)
         averaged = ema_of(opt_state, clone.ema_decay)
         loss = float(held_out_loss(averaged, held_obs, held_actions, held_key))
         records.append({"epoch": index, "train_loss": float(train_loss), "held_out_loss": loss})
-        if on_epoch is not None:
-            on_epoch(records[-1])
         if loss < best_loss:
             best, best_loss, best_epoch = averaged, loss, index
-        elif index - best_epoch >= clone.patience:
+        if on_epoch is not None:
+            on_epoch(FitProgress((actor, opt_state, key, best), best_loss, best_epoch, list(records)))
+        if index - best_epoch >= clone.patience:
             break
     return {**params, **best}, records, best_epoch
 
@@ -206,10 +231,65 @@ def with_actor(learner: Learner, state: TrainState, params: Any, stats: normaliz
     return state._replace(params={**state.params, **actor}, obs_stats=jax.tree.map(broadcast, stats))
 
 
+def save_progress(run_dir: Path, progress: FitProgress) -> None:
+    """The fit's state after an epoch, written atomically: a kill leaves the last one whole."""
+    meta = {"best_loss": progress.best_loss, "best_epoch": progress.best_epoch, "records": progress.records}
+    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(progress.arrays)]
+
+    def write(path: Path) -> None:
+        with open(path, "wb") as file:
+            np.savez(file, *leaves, meta=np.array(json.dumps(meta)))
+
+    runlog.atomic_write(run_dir / PROGRESS_FILE, write)
+
+
+def write_records(run_dir: Path, records: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    runlog.atomic_write(run_dir / RECORDS_FILE, lambda p: p.write_text(text))
+
+
+def load_progress(run_dir: Path) -> FitProgress:
+    """The progress :func:`save_progress` wrote, its arrays as a list of leaves."""
+    with np.load(run_dir / PROGRESS_FILE) as stored:
+        meta = json.loads(str(stored["meta"]))
+        leaves = [stored[f"arr_{index}"] for index in range(len(stored.files) - 1)]
+    return FitProgress(leaves, meta["best_loss"], meta["best_epoch"], meta["records"])
+
+
+def demos_digest(demos: data.Demonstrations) -> str:
+    """A digest of the demonstrations' states, actions and trajectory lengths."""
+    digest = hashlib.sha256()
+    for array in (demos.states, demos.actions, demos.traj_lengths):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_resumable(run_dir: Path, settings: dict[str, Any]) -> None:
+    """ConfigError, one line, when the pre-training stopped in ``run_dir`` was started with other
+    ``settings`` (its config, cloning settings or demonstrations) than these."""
+    stored = {
+        "config": json.loads((run_dir / runlog.CONFIG_FILE).read_text()),
+        **json.loads((run_dir / SETTINGS_FILE).read_text()),
+    }
+    epochs = len(load_progress(run_dir).records)
+    for part in ("config", "clone", "data"):
+        old, new = stored.get(part), settings[part]
+        if old != new:
+            if isinstance(old, dict) and isinstance(new, dict):
+                name = next(k for k in sorted({*old, *new}) if old.get(k) != new.get(k))
+                what = f"{part} field {name}: {old.get(name)} there, {new.get(name)} now"
+            else:
+                what = "demonstrations (another digest)"
+            raise ConfigError(
+                f"{run_dir} holds a pre-training stopped after epoch {epochs} with other {what}:"
+                " give its own settings to continue it, or choose another run folder"
+            )
+
+
 def check_folder(run_dir: Path) -> None:
     """ConfigError, one line, for a folder that is a file or already holds another run (a
     checkpoint, training metrics, or a config without pre-training records); nothing is written.
-    A pre-training stopped before its checkpoint may be started over."""
+    A pre-training stopped before its checkpoint continues (:func:`pretrain`)."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is a file, not a run folder")
     step = checkpoint.latest_iteration(run_dir)
@@ -223,8 +303,8 @@ def check_folder(run_dir: Path) -> None:
 
 
 def _clear(run_dir: Path) -> None:
-    """Remove what a pre-training stopped before its checkpoint left."""
-    for name in (RECORDS_FILE, CURVE_FILE):
+    """Remove what a pre-training stopped before its first epoch's progress left."""
+    for name in (RECORDS_FILE, CURVE_FILE, SETTINGS_FILE, PROGRESS_FILE):
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / checkpoint.FOLDER, ignore_errors=True)
 
@@ -257,7 +337,11 @@ def pretrain(
     """Fit ``config``'s learner's actor to ``demos`` (see the module's description); with
     ``run_dir``, write a run folder there, holding its lock. ConfigError, one line, before
     anything compiles or is written, for a learner without ``clone_loss``, demonstrations of
-    other sizes than the environment's, invalid ``clone`` settings or a folder holding a run."""
+    other sizes than the environment's, invalid ``clone`` settings or a folder holding a run.
+
+    A pre-training killed in ``run_dir`` continues from its last finished epoch, to the result an
+    uninterrupted one gives, when it is given the same config, cloning settings and
+    demonstrations (a one-line ConfigError names the first that differs)."""
     from jaxrl.training import build
 
     validate(config)
@@ -273,37 +357,54 @@ def pretrain(
     if run_dir is None:
         return _pretrain(config, loop, learner, train, held_out, clone, None, progress)
     run_dir = Path(run_dir)
+    settings = {"config": to_dict(config), "clone": dataclasses.asdict(clone), "data": demos_digest(demos)}
+    settings = json.loads(json.dumps(settings))  # as stored: tuples are lists there
     check_folder(run_dir)
     with runlock.hold(run_dir):
         check_folder(run_dir)
-        _clear(run_dir)
-        return _pretrain(config, loop, learner, train, held_out, clone, run_dir, progress)
+        stopped = None
+        if (run_dir / PROGRESS_FILE).is_file():
+            check_resumable(run_dir, settings)
+            stopped = load_progress(run_dir)
+            write_records(run_dir, stopped.records)  # a kill may have left one more
+        else:
+            _clear(run_dir)
+            runlog.write_config(run_dir, settings["config"])
+            text = json.dumps({k: settings[k] for k in ("clone", "data")}, indent=1) + "\n"
+            runlog.atomic_write(run_dir / SETTINGS_FILE, lambda p: p.write_text(text))
+        return _pretrain(config, loop, learner, train, held_out, clone, run_dir, progress, stopped)
 
 
-def _pretrain(config, loop, learner, train, held_out, clone, run_dir, progress) -> PretrainResult:
+def _pretrain(
+    config, loop, learner, train, held_out, clone, run_dir, progress, stopped: FitProgress | None = None
+) -> PretrainResult:
     from tqdm.auto import tqdm
 
     from jaxrl.training import member_configs, member_keys
 
     state = jax.jit(jax.vmap(loop.init))(member_keys(config), member_configs(config))
     stats = data_stats(train.states)
-    if run_dir is not None:
-        runlog.write_config(run_dir, to_dict(config))
+    done = stopped.done if stopped is not None else 0
     with tqdm(
-        total=clone.epochs, unit="epoch", disable=not progress, desc=f"pretrain {config.algo} {config.env}"
+        total=clone.epochs,
+        initial=done,
+        unit="epoch",
+        disable=not progress,
+        desc=f"pretrain {config.algo} {config.env}",
     ) as bar:
 
-        def on_epoch(record: dict[str, Any]) -> None:
+        def on_epoch(fitted: FitProgress) -> None:
+            record = fitted.records[-1]
             if run_dir is not None:
-                with open(run_dir / RECORDS_FILE, "a") as file:
-                    file.write(json.dumps(record) + "\n")
+                save_progress(run_dir, fitted)
+                write_records(run_dir, fitted.records)
             bar.update(1)
             bar.set_postfix(train=f"{record['train_loss']:.4f}", held_out=f"{record['held_out_loss']:.4f}")
 
         first = jax.tree.map(lambda x: x[0], state.params)
         key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2)
         params, records, best_epoch = fit(
-            learner, config, first, stats, train, held_out, clone, key, on_epoch
+            learner, config, first, stats, train, held_out, clone, key, on_epoch, stopped
         )
     state = with_actor(learner, state, params, stats)
     best = records[best_epoch - 1]["held_out_loss"]
@@ -311,4 +412,5 @@ def _pretrain(config, loop, learner, train, held_out, clone, run_dir, progress) 
         plot_losses(run_dir / CURVE_FILE, records, f"pre-training {config.algo} on {config.env}")
         with checkpoint.manager(run_dir) as checkpoints:
             checkpoint.save(checkpoints, 0, state)
+        (run_dir / PROGRESS_FILE).unlink()  # the checkpoint holds the result now
     return PretrainResult(state, records, best, best_epoch)

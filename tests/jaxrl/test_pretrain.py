@@ -1,9 +1,12 @@
 """Behaviour cloning (jaxrl.pretrain, experiments.pretrain) and starting a run from its actor
 (--init-from): tiny networks on toy/pointmass expert data, a few epochs."""
 
+import dataclasses
 import hashlib
+import importlib
 from pathlib import Path
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -166,3 +169,37 @@ def test_dppo_fine_tunes_from_a_cloned_actor_with_its_early_steps_frozen(demos, 
     frozen = tuned.state.aux["frozen_policy"]
     for kept, start in zip(jax.tree.leaves(frozen), jax.tree.leaves(cloned), strict=True):
         np.testing.assert_array_equal(kept[0], start[0])
+
+
+def test_a_killed_pretraining_continues_to_the_uninterrupted_result(demos, tmp_path, monkeypatch):
+    module = importlib.import_module("jaxrl.pretrain")
+    config = jaxrl.make_config("ppo", **tiny.TINY)
+    clone = CloneConfig(epochs=4, batch_size=64, patience=4)
+    whole = pretrain(config, demos, tmp_path / "whole", clone, progress=False)
+    save = module.save_progress
+
+    def killed_after_two_epochs(run_dir, progress):
+        save(run_dir, progress)
+        if progress.done == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "save_progress", killed_after_two_epochs)
+    split = tmp_path / "split"
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(config, demos, split, clone, progress=False)
+    monkeypatch.undo()
+    assert checkpoint_free(split) and (split / module.PROGRESS_FILE).is_file()
+    before = snapshot(split)
+    message = "stopped after epoch 2 with other clone field epochs: 4 there, 5 now"
+    with pytest.raises(jaxrl.ConfigError, match=message):
+        pretrain(config, demos, split, dataclasses.replace(clone, epochs=5), progress=False)
+    assert snapshot(split) == before
+    resumed = pretrain(config, demos, split, clone, progress=False)
+    assert resumed.records == whole.records and resumed.best_epoch == whole.best_epoch
+    chex.assert_trees_all_equal(resumed.state.params, whole.state.params)
+    assert (split / "pretrain.jsonl").read_text() == (tmp_path / "whole" / "pretrain.jsonl").read_text()
+    assert not (split / module.PROGRESS_FILE).exists()
+
+
+def checkpoint_free(run_dir: Path) -> bool:
+    return not (run_dir / "checkpoints").exists()

@@ -16,9 +16,18 @@ from envs.brax_suite import BRAX_ENVS, BraxEnv
 from envs.core import Env, State
 from envs.playground import DM_CONTROL_TASKS, PlaygroundEnv
 from envs.toy import TOY_ENVS
-from envs.wrappers import BatchedEnv, EpisodeWrapper
+from envs.wrappers import BatchedEnv, EpisodeWrapper, postpone_time_limit
 
-__all__ = ["BatchedEnv", "Env", "EpisodeWrapper", "State", "make", "names", "check_name"]
+__all__ = [
+    "BatchedEnv",
+    "Env",
+    "EpisodeWrapper",
+    "State",
+    "make",
+    "names",
+    "check_name",
+    "postpone_time_limit",
+]
 
 
 def names() -> list[str]:

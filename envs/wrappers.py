@@ -142,6 +142,13 @@ def _select(mask: jax.Array, on_true, on_false):
     return jax.tree.map(pick, on_true, on_false)
 
 
+def postpone_time_limit(state: State, steps: jax.Array | int) -> State:
+    """``state`` (an :class:`EpisodeWrapper`'s, any leading axes) with its time limit ``steps``
+    environment steps further away (a negative ``steps``: nearer): its episodes run that much
+    longer before they are truncated."""
+    return state._replace(info={**state.info, "steps": state.info["steps"] - steps})
+
+
 class BatchedEnv:
     """``num_envs`` copies of an environment, vectorised, with auto-reset and episode stats.
 

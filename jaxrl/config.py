@@ -153,7 +153,9 @@ class TrainConfig:
     num_minibatches: int = static(32, "minibatches per epoch", positive)
     update_epochs: int = static(16, "passes over each iteration's data", positive)
     total_steps: int = static(60_000_000, "environment steps to train for", positive)
-    num_evals: int = static(10, "evaluations (and checkpoints) over the run", positive)
+    num_evals: int = static(
+        10, "evaluations (and checkpoints) over the run, besides one before each learner phase", positive
+    )
     eval_envs: int = static(128, "episodes per evaluation", positive)
     episode_length: int = static(0, "time limit in environment steps (0: the task's own)", non_negative)
     action_repeat: int = static(1, "times each action is repeated", positive)

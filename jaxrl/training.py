@@ -342,6 +342,8 @@ class Programs(NamedTuple):
     schedule: dict[int, list[int]]  # iteration -> indices of the phases run after it
     memory_bytes: int | None
     compile_seconds: float
+    # (state, members, eval returns per seed) -> state: the learner's on_evaluation, if it has one
+    evaluated: Callable[..., TrainState] | None = None
 
 
 def _initial_state(
@@ -381,8 +383,17 @@ def _compile(
     schedule = phase_schedule(learner, config)
     used = sorted({index for indices in schedule.values() for index in indices})
     phases = {index: _compiled_phase(loop, index, config, mesh, state, members) for index in used}
+    evaluated = None
+    if learner.on_evaluation is not None:
+
+        def keep(state: TrainState, member: TrainConfig, eval_return: jax.Array) -> TrainState:
+            aux = learner.on_evaluation(state.params, state.aux, eval_return, member.learner)
+            return state._replace(aux=aux)
+
+        shardings = parallel.state_shardings(state, mesh, config.num_envs)
+        evaluated = jax.jit(jax.vmap(keep), donate_argnums=0, out_shardings=shardings)
     seconds = time.perf_counter() - started
-    return Programs(chunk, evaluate, phases, schedule, footprint_bytes(chunk), seconds)
+    return Programs(chunk, evaluate, phases, schedule, footprint_bytes(chunk), seconds, evaluated)
 
 
 def _callbacks(
@@ -454,30 +465,31 @@ def _show_progress(bar: Any, config: TrainConfig, record: dict[str, Any]) -> Non
 
 
 def _train_until(
-    programs: Programs, state: TrainState, members, iteration: int, until: int, phase_seconds: float
-) -> tuple[TrainState, dict[str, np.ndarray], float, float]:
-    """Train from ``iteration`` to ``until`` in chunks cut where phases run (phases at ``until``
-    itself are left for after the evaluation); returns the state, the metrics summed over the
-    iterations, the seconds spent training and ``phase_seconds`` plus the phases' time.
-    :class:`TrainingDiverged` if a metric became non-finite."""
-    first, sums, train_seconds = iteration, None, 0.0
-    while iteration < until:
-        count = min([until, *(p for p in programs.schedule if p > iteration)]) - iteration
-        started = time.perf_counter()
-        state, part = programs.chunk(state, members, jnp.int32(count))
-        part = jax.device_get(part)
-        train_seconds += time.perf_counter() - started
-        iteration += count
-        non_finite = [k for k, v in part.items() if not np.all(np.isfinite(v))]
-        if non_finite:
-            raise TrainingDiverged(
-                f"{', '.join(non_finite)} became non-finite before iteration {iteration}; the"
-                f" last checkpoint and metrics are those of iteration {first}"
-            )
-        sums = part if sums is None else jax.tree.map(np.add, sums, part)
-        if iteration < until:
-            state, phase_seconds = _run_phases(programs, iteration, state, members, phase_seconds)
-    return state, sums, train_seconds, phase_seconds
+    programs: Programs, state: TrainState, members, iteration: int, until: int
+) -> tuple[TrainState, dict[str, np.ndarray], float]:
+    """Train from ``iteration`` to ``until`` (no phase lies between: phases run after the
+    evaluations); returns the state, the metrics summed over the iterations and the seconds
+    spent. :class:`TrainingDiverged` if a metric became non-finite."""
+    started = time.perf_counter()
+    state, sums = programs.chunk(state, members, jnp.int32(until - iteration))
+    sums = jax.device_get(sums)
+    train_seconds = time.perf_counter() - started
+    non_finite = [k for k, v in sums.items() if not np.all(np.isfinite(v))]
+    if non_finite:
+        raise TrainingDiverged(
+            f"{', '.join(non_finite)} became non-finite before iteration {until}; the"
+            f" last checkpoint and metrics are those of iteration {iteration}"
+        )
+    return state, sums, train_seconds
+
+
+def evaluation_points(config: TrainConfig, schedule: dict[int, list[int]]) -> list[int]:
+    """The iterations after which a run evaluates (and checkpoints): every
+    ceil(num_iterations / num_evals) iterations, the last, and every iteration after which a
+    phase of the learner runs, so each phase is preceded by an evaluation of what it changes."""
+    chunk = math.ceil(config.num_iterations / config.num_evals)
+    regular = range(chunk, config.num_iterations, chunk)
+    return sorted({*regular, config.num_iterations, *schedule})
 
 
 def _evaluation_record(
@@ -521,17 +533,15 @@ def _train(
     iteration = int(state.iteration[0])
     started = time.perf_counter()
     programs = _compile(loop, learner, config, mesh, state, members)
-    chunk = math.ceil(config.num_iterations / config.num_evals)
+    points = evaluation_points(config, programs.schedule)
     phase_seconds = 0.0
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(_progress_bar(config, iteration, progress))
         start_step = iteration * config.steps_per_iteration
         callbacks = _callbacks(config, run_dir, records, start_step, loggers, on_eval, bar, stack)
         while iteration < config.num_iterations:
-            first, until = iteration, min((iteration // chunk + 1) * chunk, config.num_iterations)
-            state, sums, train_seconds, phase_seconds = _train_until(
-                programs, state, members, iteration, until, phase_seconds
-            )
+            first, until = iteration, next(point for point in points if point > iteration)
+            state, sums, train_seconds = _train_until(programs, state, members, iteration, until)
             iteration = until
             record = {
                 **_evaluation_record(config, programs, state, members, keys, iteration),
@@ -541,9 +551,12 @@ def _train(
                 "wall_time": elapsed_before + time.perf_counter() - started,
                 **_summarise(sums, iteration - first),
             }
-            if programs.schedule:  # the stage evaluated, and the time its chunk spent in phases
+            if programs.schedule:  # the stage evaluated, and the time of the phases its chunk began with
                 record["stage"] = sum(len(i) for point, i in programs.schedule.items() if point < iteration)
                 record["phase_seconds"] = phase_seconds
+            if programs.evaluated is not None:  # before a phase at this iteration reads it
+                returns = jnp.asarray(record["eval_return_per_seed"], jnp.float32)
+                state = programs.evaluated(state, members, jax.device_put(returns, parallel.replicated(mesh)))
             state, phase_seconds = _run_phases(programs, iteration, state, members, 0.0)
             records.append(record)
             for callback in callbacks:

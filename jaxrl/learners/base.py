@@ -196,6 +196,9 @@ class Learner(NamedTuple):
     # Whether ``act`` and ``act_deterministic`` also get the raw observation: a part of the actor
     # with a normalisation of its own (GoRL's decoder, normalised as it was fitted).
     raw_obs: bool = False
+    # ``(params, aux, eval_return, config) -> aux`` after every evaluation of the run, with the
+    # seed's mean evaluation return: what a learner keeps of its evaluations (GoRL's best encoder).
+    on_evaluation: Callable[[Params, Aux, jax.Array, Any], Aux] | None = None
 
 
 class LearnerFactory(NamedTuple):

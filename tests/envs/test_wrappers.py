@@ -8,7 +8,7 @@ import pytest
 import envs
 import jaxrl
 from envs.toy import GOALS, PointMass
-from envs.wrappers import vmap_envs
+from envs.wrappers import BatchedEnv, vmap_envs
 from jaxrl.training import memory_footprint
 
 
@@ -150,3 +150,14 @@ def test_compiling_training_traces_the_environment_step_once_per_shape(monkeypat
     )  # fmt: skip
     memory_footprint(config)
     assert len(calls) == traces
+
+
+def test_a_postponed_time_limit_lets_episodes_run_past_it_and_restoring_it_ends_them():
+    env = BatchedEnv(envs.make("toy/pointmass", episode_length=20), 4)
+    state = envs.postpone_time_limit(env.reset(jax.random.PRNGKey(0)), 32)
+    action = jnp.zeros((4, 2))
+    for _ in range(32):  # 32 steps of a 20-step episode, none truncated
+        state = env.step(state, action)
+        assert float(jnp.max(state.truncated)) == 0.0
+    state = env.step(envs.postpone_time_limit(state, -32), action)
+    assert float(jnp.min(state.truncated)) == 1.0  # 64 steps counted: the limit ends them now

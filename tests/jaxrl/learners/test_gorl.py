@@ -153,12 +153,30 @@ def test_a_bad_decoder_is_one_line_exit_2(capsys):
 
 
 def test_a_run_stopped_in_its_last_stage_resumes_bit_identically(gorl_config, tmp_path):
-    config = gorl_config(total_steps=1792, num_seeds=2)
+    # The shorter run evaluates at other iterations, and refit data under the best-evaluated
+    # encoder would follow them: the current encoder's keep the two runs' stages alike.
+    config = gorl_config(total_steps=1792, num_seeds=2, refit_encoder="current")
     whole = jaxrl.train(config, tmp_path / "whole", progress=False)
     jaxrl.train(config.replace(total_steps=1536), tmp_path / "split", progress=False)
     records = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["iteration"], r["stage"]) for r in records] == [(3, 1), (6, 3)]
+    # Evaluations every 3 iterations and before each phase (after iterations 2, 4 and 5).
+    assert [(r["iteration"], r["stage"]) for r in records] == [(2, 0), (3, 1), (4, 1), (5, 2), (6, 3)]
     resumed = jaxrl.resume(tmp_path / "split", total_steps=1792, progress=False)
     assert [int(s) for s in resumed.state.aux["stage"]] == [3, 3]
     chex.assert_trees_all_equal(resumed.state, whole.state)
-    assert [r["stage"] for r in whole.metrics] == [1, 3]  # evaluations after 4 and 7 iterations
+    assert [(r["iteration"], r["stage"]) for r in whole.metrics] == [(2, 0), (4, 1), (5, 2), (7, 3)]
+
+
+def test_each_stage_keeps_its_best_evaluated_encoder_ties_to_the_later(gorl_config):
+    config = gorl_config()
+    _, learner, loop = build(config)
+    state = loop.init(jax.random.PRNGKey(0), config)
+    assert float(state.aux["best"]["return"]) == -np.inf
+    first = jax.tree.map(lambda x: x + 1.0, state.params)
+    second = jax.tree.map(lambda x: x + 2.0, state.params)
+    aux = learner.on_evaluation(first, state.aux, jnp.float32(5.0), config.learner)
+    kept = learner.on_evaluation(second, aux, jnp.float32(3.0), config.learner)
+    chex.assert_trees_all_equal(kept["best"]["params"], first)
+    tied = learner.on_evaluation(second, kept, jnp.float32(5.0), config.learner)
+    chex.assert_trees_all_equal(tied["best"]["params"], second)
+    assert "best" not in learner.init_aux(jax.random.PRNGKey(0), gorl_config(refit_encoder="current").learner)

@@ -261,6 +261,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--work-dir", type=Path, default=None, help="run folders (default: runs/finetune-TASK)"
     )
     parser.add_argument("--name", default=None, help="results name (default: finetune_TASK)")
+    parser.add_argument(
+        "--time-rounds",
+        type=int,
+        default=0,
+        help="instead of the table: time the --learners' fine-tuning iterations side by side, this many"
+        " rounds (their clones must be in the work folder)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -282,11 +289,73 @@ def main(argv: list[str] | None = None) -> None:
     check_out(RESULTS / f"{name}.md")
     work.mkdir(parents=True, exist_ok=True)
     launch = provenance("benchmarks.finetune", argv)
+    if args.time_rounds:
+        timing = time_side_by_side(args.learners, task, work, args.seeds, extra, args.time_rounds)
+        write_timing(timing, task, launch, name)
+        return
     demos, source_return = demonstrations(task, work, args.seed, not args.no_progress)
     rows = []
     for spec in args.learners:  # the results are written after every learner: a cut run keeps them
         rows.append(run_learner(spec, task, demos, work, args.seeds, extra, not args.no_progress))
         write_results(rows, task, launch, source_return, name, echo=spec == args.learners[-1])
+
+
+def time_side_by_side(specs: list[str], task: Task, work: Path, seeds: int, extra, rounds: int):
+    """Seconds per fine-tuning iteration of each learner in ``specs`` (from its cached clone),
+    measured in turn, one iteration each per round (A B C A B C ...), so that the machine's load
+    and drift fall on all alike: each learner's median, and its median ratio to the first."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrl import parallel
+    from jaxrl.training import _compiled_chunk, build, initial_state, member_configs
+
+    programs = {}
+    for spec in specs:
+        pretrained = work / spec.replace(":", "_").replace("=", "-") / "pretrained"
+        config = learner_config(spec, task, seeds, extra)
+        config = config.replace(init_from=str(pretrained), total_steps=task.finetune_steps)
+        state, members = initial_state(config), member_configs(config)
+        chunk = _compiled_chunk(build(config)[2], config, parallel.mesh_for(config), state, members)
+        programs[spec] = [chunk, state, members]
+    seconds: dict[str, list[float]] = {spec: [] for spec in specs}
+    for _ in range(rounds + 1):  # the first round warms up and is not counted
+        for spec, program in programs.items():
+            chunk, state, members = program
+            started = time.perf_counter()
+            program[1] = jax.block_until_ready(chunk(state, members, jnp.int32(1))[0])
+            seconds[spec].append(time.perf_counter() - started)
+    first = np.asarray(seconds[specs[0]][1:])
+    return {
+        spec: {
+            "median_seconds": float(np.median(times[1:])),
+            "seconds": times[1:],
+            "ratio_to_first": float(np.median(np.asarray(times[1:]) / first)),
+        }
+        for spec, times in seconds.items()
+    }
+
+
+def write_timing(timing: dict[str, Any], task: Task, launch, name: str) -> None:
+    from jaxrl.runlog import atomic_write
+
+    first = next(iter(timing))
+    lines = [
+        "One iteration of each learner in turn per round, from its cloned actor, seeds vmapped;"
+        f" the ratio is the median over rounds of each round's ratio to {LABELS.get(first, first)}.",
+        "",
+        "| learner | s / iteration (median) | ratio | per round |",
+        "|---|---:|---:|---|",
+    ]
+    for spec, row in timing.items():
+        rounds = ", ".join(f"{s:.2f}" for s in row["seconds"])
+        lines.append(
+            f"| {LABELS.get(spec, spec)} | {row['median_seconds']:.3f} | {row['ratio_to_first']:.3f} | {rounds} |"
+        )
+    title = f"Seconds per fine-tuning iteration on {task.env}, side by side"
+    report([*lines, ""], launch, title, RESULTS / f"{name}_timing.md")
+    store = {"task": task.env, "launch": launch, "timing": timing}
+    atomic_write(RESULTS / f"{name}_timing.json", lambda p: p.write_text(json.dumps(store) + "\n"))
 
 
 def write_results(rows, task: Task, launch, source_return, name: str, echo: bool) -> None:

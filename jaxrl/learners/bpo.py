@@ -41,6 +41,18 @@ Differences from the reference that remain, and why:
   only J_M trains m and only J_V trains V; the weight R - sg(V) is used as is, not standardised
   per minibatch (the loss as published).
 
+The reference has a second path, for thousands of parallel environments: rsl_rl on IsaacLab
+(src/rsl_rl/rsl_bpo.py, cfgs/algo/bpo/isaaclab/*), ``--preset rsl_rl`` (``rsl_rl_cpu``: the
+CPU preset's 512 environments and widths instead of 4096 and 512-256-128). There c_v = c_m = 1,
+lambda 0.01, eps 0.2 (G1, H1; 0.25 Anymal-C, 0.3 Go1), no entropy bonus, ELU networks, no
+observation or reward normalisation, 4096 environments x 24 steps, 5 epochs of 4 minibatches,
+and the learning rate starts at 1e-3 and is set before every minibatch step from that
+minibatch's exact Gaussian KL to the rollout's policy (/1.5 above 0.02, x1.5 below 0.005 when
+positive, within [1e-5, 1e-2]): the loop's ``kl_step="minibatch"``, ``kl_estimate="exact"``.
+Returns are refreshed once per epoch there (rsl_rl's ``online_adv``, its refresh after each
+epoch's last-but-one minibatch; here before each epoch), while the SB3 path keeps its returns
+fixed for the whole update (``advantages_per_epoch`` off).
+
 The reference's learning rate is tuned for SB3's many gradient steps per sample (10 epochs of
 64-sample minibatches: 0.16 a sample) and is small for the few of massively parallel training
 (the CPU preset takes 128 per 61,440 transitions, 0.002 a sample). The default stays the

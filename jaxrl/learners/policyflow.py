@@ -46,7 +46,14 @@ module differs, and why:
   gamma V(s_t) of the pre-step observation to the reward).
 - Evaluation takes the deterministic action phi_1(0; s) without noise, as for every learner
   here; the reference evaluates with sampled actions.
-- No tanh and no clipping in the agent, as in the reference: the environment clips.
+- No tanh and no clipping in the agent, as in the reference: the environment clips. On the
+  MultiGoal task (``toy/multigoal6``, ``--preset multigoal6``: the reference's MultiGoal run) the
+  action is in [-1, 1] and the task scales it by 5, as every task here takes its actions, so
+  that the squashed learners have the task's whole range; the reference's agent emits the
+  acceleration itself. The clip and the action penalty are the same in the task's units, but
+  this actor's initial latent z ~ N(0, I), noise scale sigma = 1 and the Brownian and entropy
+  terms act on actions 5 times larger in acceleration units than the reference's (z of unit
+  variance is an acceleration of variance 25, mostly beyond the clip at first).
 
 What was measured: ``docs/learners/policyflow.md``.
 """

@@ -13,7 +13,14 @@ state-independent std and clipped actions of most other PPO references. Unlike B
 are computed once per iteration (or per epoch, with ``advantages_per_epoch``) rather than inside
 every minibatch's loss, and minibatches are drawn over single transitions unless
 ``minibatch_unit="segment"`` (Brax's way). Logged: ``entropy`` is the Gaussian's, and
-``action_saturation`` the share of action elements at their bounds.
+``action_saturation`` the share of action elements at their bounds; the loss also reports
+``exact_kl``, the closed-form KL(pi_old || pi_theta) that ``--kl-estimate exact`` reads.
+
+``--preset rsl_rl`` (``rsl_rl_cpu`` at the CPU sizes) is rsl_rl's runner as BPO's rsl_rl path
+runs its PPO control (bounded-ratio-rl cfgs/algo/ppo/isaaclab/*): clip 0.2, value weight 1,
+entropy 0.005, ELU, and BPO's actor there (a global std from 1; actions clipped to their bounds,
+where rsl_rl hands the environment the unclipped sample). Left as this learner has them: rsl_rl
+normalises advantages over the whole batch, not per minibatch, and clips its value loss at 0.2.
 """
 
 from __future__ import annotations

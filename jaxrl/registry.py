@@ -110,6 +110,11 @@ ADDED_FIELDS = (
     "finetune_steps",
     "noise_hold",
     "noise_decay",
+    "kl_step",
+    "kl_estimate",
+    "kl_min_learning_rate",
+    "kl_max_learning_rate",
+    "activation",
 )
 
 

@@ -188,3 +188,13 @@ def test_a_config_changed_with_replace_is_checked_before_anything_traces():
         jaxrl.train(config.replace(learning_rate=math.inf), progress=False)
     with pytest.raises(ConfigError, match="^num_envs='64' is invalid: expected an integer$"):
         jaxrl.train(config.replace(num_envs="64"), progress=False)
+
+
+def test_a_config_stored_before_fields_were_added_loads_with_their_defaults():
+    from jaxrl.config import to_dict
+    from jaxrl.registry import ADDED_FIELDS, from_dict
+
+    stored = to_dict(jaxrl.make_config("ppo"))
+    old = {k: v for k, v in stored.items() if k not in ADDED_FIELDS}  # flat: loop and learner fields
+    assert {"kl_step", "activation"} <= set(stored) - set(old)
+    assert from_dict(old) == jaxrl.make_config("ppo")

@@ -42,17 +42,16 @@ def test_kl_adaptive_rule_steps_the_learning_rate_within_its_bounds(tiny_config)
     assert rate(1.0, learning_rate=1.2e-5, kl_min_learning_rate=1e-5) == pytest.approx(1e-5)  # rsl_rl's
 
 
-@pytest.mark.parametrize(("kl_step", "steps"), [("epoch", 2), ("minibatch", 2 * 4 - 1)])
-def test_the_kl_rule_steps_per_epoch_or_before_every_minibatch(tiny_config, kl_step, steps):
-    # A target far above any KL raises the rate on every positive KL: once per epoch (2), or
-    # before each of the 2 x 4 minibatch steps but the first, whose policy has not moved yet.
+def test_the_kl_rule_can_step_before_every_minibatch_on_the_exact_kl(tiny_config):
+    # A target far above any KL raises the rate on every positive KL: before each of the 2 x 4
+    # minibatch steps but the first, whose policy has not moved yet (per epoch it would be 2).
     config = tiny_config(
-        "ppo", lr_schedule="kl_adaptive", learning_rate=1e-4, kl_target=100.0, kl_step=kl_step
+        "ppo", lr_schedule="kl_adaptive", learning_rate=1e-4, kl_target=100.0, kl_step="minibatch"
     )
     config = config.replace(kl_estimate="exact")
     _, _, loop = build(config)
     state, _ = loop.iteration(loop.init(jax.random.PRNGKey(0), config), config)
-    assert float(learning_rate_of(state.opt_state)) == pytest.approx(1e-4 * 1.5**steps, rel=1e-5)
+    assert float(learning_rate_of(state.opt_state)) == pytest.approx(1e-4 * 1.5 ** (2 * 4 - 1), rel=1e-5)
 
 
 def test_the_exact_kl_is_offered_only_by_gaussian_actors():

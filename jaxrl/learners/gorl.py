@@ -50,6 +50,8 @@ them). Where this module differs from it, and why:
   evaluation collects under the current encoder. ``--refit-encoder current`` and
   ``--refit-resets`` give the collection of this module's first version (the current encoder,
   episodes reset at the time limit): learning then does not depend on where the evaluations fall.
+  The default is the reference's, the collection its Table 1 was produced with, although at this
+  suite's CPU budgets the first version's learned more (``docs/learners/gorl.md``).
 - The refit runs start from the training environments' states, not from fresh resets.
 - The encoder's observation statistics run on through the stages (the reference rebuilds them
   with each fresh encoder): they are the loop's, shared by every learner; the decoder has its own.

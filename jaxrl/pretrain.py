@@ -13,6 +13,9 @@ line per epoch: epoch, train_loss, held_out_loss), a loss curve (``pretrain_curv
 checkpoint at iteration 0 of a whole :class:`~jaxrl.loop.TrainState` (the fitted actor in every
 seed, fresh critics, optimiser and environments), so :func:`jaxrl.load_policy`,
 :func:`jaxrl.evaluate_run`, ``experiments.evaluate`` and ``--init-from`` read it as any run.
+Until that checkpoint, the fit's state after every epoch (``pretrain_progress.npz``, beside
+``pretrain_settings.json``: the cloning settings and a digest of the demonstrations) lets a
+killed pre-training continue exactly where it stopped.
 As the references do, the parameters kept and evaluated are an exponential moving average
 (decay 0.995, bias-corrected, updated every step rather than every 10th after a warm-up). What
 it does not do: the references' action chunks and min-max scaling of observations (states are

@@ -184,9 +184,10 @@ def cell_config(spec: str, env: str, args: argparse.Namespace, overrides: dict[s
     import jaxrl
 
     algo, own = learner_spec(spec)
+    preset = own.pop("preset", args.preset)  # a cell's own preset replaces the table's
     return jaxrl.make_config(
         algo,
-        preset=own.pop("preset", args.preset),
+        preset=preset,
         env=env,
         num_seeds=args.seeds,
         seed=args.seed,

@@ -54,12 +54,12 @@ def train(algo: str, iterations: int, seeds: int, work: Path, progress: bool):
 
 
 def measure(algo: str, args, work: Path) -> tuple[dict[str, Any], np.ndarray]:
-    from jaxrl.modes import start_episodes
+    from jaxrl.modes import arrival_shares, start_episodes
 
     started = time.perf_counter()
     result = train(algo, args.iterations, args.seeds, work, not args.no_progress)
     paths, first = start_episodes(result, args.episodes)
-    shares = np.mean(first[..., None] == np.arange(6), axis=1)  # [seeds, goals]
+    shares = arrival_shares(first, 6)  # [seeds, goals]
     row = {
         "algo": algo,
         "iterations": args.iterations,

@@ -100,6 +100,10 @@ def goals_reached(result: TrainResult, episodes: int, seed: int = 0) -> np.ndarr
     """The share of ``episodes`` stochastic episodes from the start state that arrive first at
     each goal (:func:`start_episodes`), per seed: [seeds, goals]; episodes that arrive nowhere
     count for no goal."""
-    goals = start_episodes(result, episodes, seed)[1]
-    count = len(task_of(result.config).goals)
-    return np.mean(goals[..., None] == np.arange(count), axis=-2)
+    return arrival_shares(start_episodes(result, episodes, seed)[1], len(task_of(result.config).goals))
+
+
+def arrival_shares(first: np.ndarray, count: int) -> np.ndarray:
+    """The share of episodes arriving first at each of ``count`` goals, from
+    :func:`start_episodes`' first goals [..., episodes] (-1, none, counts for no goal)."""
+    return np.mean(first[..., None] == np.arange(count), axis=-2)

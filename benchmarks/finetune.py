@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.provenance import check_out, parse_assignments, provenance, report, write_errors_in_one_line
+from benchmarks.provenance import check_out, learner_spec, provenance, report, write_errors_in_one_line
 from experiments.cli import OneLineParser
 
 RESULTS = Path("benchmarks/results")
@@ -98,8 +98,8 @@ REFERENCE_SCALE = {"num_envs": 4096, "unroll_length": 20, "num_unrolls": 1, "num
 def learner_config(spec: str, task: Task, seeds: int, extra: dict[str, Any]):
     import jaxrl
 
-    algo, *assignments = spec.split(":")
-    overrides = {**task.loop, **extra, **parse_assignments(assignments, "--learners")}
+    algo, own = learner_spec(spec, "--learners")
+    overrides = {**task.loop, **extra, **own}
     return jaxrl.make_config(algo, preset=task.preset, env=task.env, num_seeds=seeds, **overrides)
 
 
@@ -118,10 +118,7 @@ def demonstrations(task: Task, work: Path, seed: int, progress: bool):
         config = jaxrl.make_config(
             "ppo", preset="cpu", env=task.env, total_steps=task.expert_steps, num_evals=10, seed=seed
         )
-        if expert_dir.exists():
-            jaxrl.resume(expert_dir, progress=progress)
-        else:
-            jaxrl.train(config, expert_dir, progress=progress)
+        jaxrl.train_or_resume(config, expert_dir, progress=progress)
         medium = jaxrl.load_policy(expert_dir, deterministic=True)
         env, actor = jaxrl.training.make_env(config), experts.from_policy(medium)
         source = {"source_run": str(expert_dir), "expert_steps": task.expert_steps}
@@ -151,10 +148,7 @@ def run_learner(spec: str, task: Task, demos, work: Path, seeds: int, extra: dic
     finetuned_dir = folder / "finetuned"
     tuned = config.replace(init_from=str(pretrained_dir), total_steps=task.finetune_steps)
     started = time.perf_counter()
-    if (finetuned_dir / "checkpoints").exists():
-        result = jaxrl.resume(finetuned_dir, progress=progress)
-    else:
-        result = jaxrl.train(tuned, finetuned_dir, progress=progress)
+    result = jaxrl.train_or_resume(tuned, finetuned_dir, progress=progress)
     sampled = [
         jaxrl.evaluate_run(run, config.eval_envs, deterministic=False)
         for run in (pretrained_dir, finetuned_dir)

@@ -43,7 +43,6 @@ POINTMASS_BUDGET = {
     "policyflow": 800_000,
 }
 CHECKS = ("pointmass", "cartpole", "multigoal6")
-MULTIGOAL6_WEIGHTS = {"brownian_weight": 0.25, "entropy_weight": 0.001, "learning_rate": 2e-4}
 MULTIGOAL6_STEPS, MULTIGOAL6_SEEDS, MULTIGOAL6_MIN_GOALS, MULTIGOAL6_MIN_SEEDS = 2_400_000, 5, 2, 3
 
 
@@ -81,12 +80,14 @@ def check_multigoal6() -> tuple[bool, str]:
     from benchmarks.multimodality import multigoal_config
     from jaxrl.modes import covered, goals_reached
 
+    from jaxrl.learners.policyflow import PRESETS
+
     config = multigoal_config(
         "policyflow",
         MULTIGOAL6_SEEDS,
         env="toy/multigoal6",
         total_steps=MULTIGOAL6_STEPS,
-        **MULTIGOAL6_WEIGHTS,
+        **PRESETS["multigoal6"],
     )
     reached = goals_reached(jaxrl.train(config, progress=False), 2000)
     goals = [covered(shares) for shares in reached]

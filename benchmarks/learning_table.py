@@ -37,7 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.provenance import check_out, parse_assignments, provenance, write_errors_in_one_line
+from benchmarks.provenance import (
+    check_out,
+    learner_spec,
+    parse_assignments,
+    provenance,
+    sized,
+    write_errors_in_one_line,
+)
 from experiments.cli import OneLineParser, fail
 
 DEFAULT_ENVS = ("toy/pointmass", "CartpoleBalance", "CartpoleSwingup", "PendulumSwingup")
@@ -116,17 +123,6 @@ TABLES = MappingProxyType(
         ),
     }
 )
-
-
-def learner_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``ALGO[:FIELD=VALUE...]`` -> the algo and its overrides (JSON lists become tuples)."""
-    algo, *assignments = spec.split(":")
-    return algo, sized(parse_assignments(assignments, "--algos"))
-
-
-def sized(values: dict[str, Any]) -> dict[str, Any]:
-    """JSON lists as the tuples the config's layer widths and stage lengths are."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 def split_commit(spec: str) -> tuple[str, str | None]:

@@ -18,8 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.learning_table import learner_spec, short_label, sized
-from benchmarks.provenance import check_out, parse_assignments, provenance, report, write_errors_in_one_line
+from benchmarks.learning_table import short_label
+from benchmarks.provenance import (
+    check_out,
+    learner_spec,
+    parse_assignments,
+    provenance,
+    report,
+    sized,
+    write_errors_in_one_line,
+)
 from experiments.cli import OneLineParser
 
 

@@ -4,17 +4,19 @@
     python -m benchmarks.multigoal6_scale --iterations 75 --seeds 3
     python -m benchmarks.multigoal6_scale --iterations 1000       # the paper figure's first panel
     python -m benchmarks.multigoal6_scale --algos ppo fpo --iterations 75 --seeds 3
+    python -m benchmarks.multigoal6_scale --algos policyflow:action_scale=1 --iterations 75 --seeds 3
 
 Trains each learner of ``--algos`` on ``toy/multigoal6`` with the ``multigoal6`` preset (the
 PolicyFlow reference's MultiGoal run: 4096 envs x 32 steps an iteration, 4 minibatches x 5
-epochs, widths 256-128-64, and PolicyFlow's own weights; every learner gets the same sizes and its
-own defaults), ``--seeds`` seeds vmapped, for ``--iterations`` iterations. Then, as the paper's
+epochs, widths 256-128-64, and PolicyFlow's own weights and action units; every learner gets the
+same sizes and its own defaults; ``ALGO:FIELD=VALUE`` sets a learner's field), ``--seeds`` seeds
+vmapped, for ``--iterations`` iterations. Then, as the paper's
 figure does, it runs ``--episodes`` stochastic episodes from the origin at rest per seed and
 reports the share of them that arrives first at each of the six goals (within the task's arrival
 radius, :func:`jaxrl.modes.start_episodes`), the goals reached by at least 5% and by at least 15%
 of them (an even split over six goals is 16.7%, so the 15% count alone can miss an uneven policy
-that reaches all six), and draws the paths. Run folders go under ``--work-dir`` and resume when
-killed; rows accumulate in ``<name>.md``/``.json`` with ``<name>_<row>.png`` per row, each with its
+that reaches all six), and draws the paths. Run folders go under ``--work-dir`` and continue when
+run again after a kill (a folder holding another setting is refused); rows accumulate in ``<name>.md``/``.json`` with ``<name>_<row>.png`` per row, each with its
 command, commit and machine. It measures; it does not tune.
 """
 
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.provenance import check_out, provenance, write_errors_in_one_line
+from benchmarks.provenance import check_out, learner_spec, provenance, write_errors_in_one_line
 from experiments.cli import OneLineParser
 
 RESULTS = Path("benchmarks/results")
@@ -37,20 +39,25 @@ SHARES = (0.05, 0.15)  # a goal counts when at least this share of the episodes 
 DRAWN = 300  # paths drawn per seed (all of them are counted)
 
 
-def row_name(algo: str, iterations: int, seeds: int) -> str:
-    return f"{algo}_{iterations}it_{seeds}seeds"
+def row_name(spec: str, iterations: int, seeds: int) -> str:
+    """A row's file-name-safe name: ``policyflow:action_scale=1`` -> ``policyflow_action_scale-1``."""
+    return f"{spec.replace(':', '_').replace('=', '-')}_{iterations}it_{seeds}seeds"
 
 
-def train(algo: str, iterations: int, seeds: int, work: Path, progress: bool):
-    """The learner trained (or resumed from its run folder) at the preset's sizes."""
+def make_config(spec: str, seeds: int = 1):
     import jaxrl
 
-    config = jaxrl.make_config(algo, preset="multigoal6", env=ENV, num_seeds=seeds)
+    algo, own = learner_spec(spec)
+    return jaxrl.make_config(algo, preset="multigoal6", env=ENV, num_seeds=seeds, **own)
+
+
+def train(spec: str, iterations: int, seeds: int, work: Path, progress: bool):
+    """The learner trained (or continued in its run folder) at the preset's sizes."""
+    import jaxrl
+
+    config = make_config(spec, seeds)
     config = config.replace(total_steps=iterations * config.steps_per_iteration)
-    run_dir = work / row_name(algo, iterations, seeds)
-    if (run_dir / "checkpoints").exists():
-        return jaxrl.resume(run_dir, progress=progress)
-    return jaxrl.train(config, run_dir, progress=progress)
+    return jaxrl.train_or_resume(config, work / row_name(spec, iterations, seeds), progress=progress)
 
 
 def measure(algo: str, args, work: Path) -> tuple[dict[str, Any], np.ndarray]:
@@ -111,7 +118,8 @@ def write(rows: list[dict[str, Any]], out: Path, name: str) -> None:
         "# MultiGoal at PolicyFlow's scale",
         "",
         "`toy/multigoal6`, the `multigoal6` preset (4096 envs x 32 steps an iteration, 4 minibatches",
-        "x 5 epochs, widths 256-128-64; PolicyFlow with its paper's weights). Per seed: the share of",
+        "x 5 epochs, widths 256-128-64; PolicyFlow with its paper's weights and, unless its row says",
+        "otherwise, its paper's action units, `action_scale` 5). Per seed: the share of",
         "the stochastic episodes from the origin at rest that arrive first at each goal (0, 60, ...,",
         "300 degrees), the episodes that arrive nowhere, and the goals reached by at least 5% and 15%",
         "of them. Paths: `<name>_<row>.png`.",
@@ -163,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
 
     for algo in args.algos:
         try:
-            jaxrl.make_config(algo, preset="multigoal6", env=ENV)
+            make_config(algo)
         except jaxrl.ConfigError as error:
             parser.error(str(error))
     check_out(args.out, folder=True)

@@ -72,6 +72,17 @@ def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
     return out
 
 
+def learner_spec(spec: str, flag: str = "--algos") -> tuple[str, dict[str, Any]]:
+    """``ALGO[:FIELD=VALUE...]`` -> the algo and its overrides (JSON lists become tuples)."""
+    algo, *assignments = spec.split(":")
+    return algo, sized(parse_assignments(assignments, flag))
+
+
+def sized(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists as the tuples the config's layer widths and stage lengths are."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
 def machine() -> str:
     import jax
 

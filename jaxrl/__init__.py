@@ -23,6 +23,7 @@ from jaxrl.training import (
     policy_of,
     resume,
     train,
+    train_or_resume,
 )
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "policy_of",
     "resume",
     "train",
+    "train_or_resume",
 ]

@@ -115,6 +115,7 @@ ADDED_FIELDS = (
     "kl_min_learning_rate",
     "kl_max_learning_rate",
     "activation",
+    "action_scale",
 )
 
 

@@ -600,6 +600,20 @@ def resume(
     return train(config, run_dir, progress=progress, on_eval=on_eval, loggers=loggers, _resume=True)
 
 
+def train_or_resume(
+    config: TrainConfig, run_dir: str | Path, progress: bool = True, **kwargs: Any
+) -> TrainResult:
+    """Train ``config`` in ``run_dir``, or continue it from the folder's latest checkpoint: what a
+    script that may be killed and run again calls. The stored config must equal ``config`` in
+    every field but the total steps (a :class:`ConfigError` names the first that differs), so
+    that a changed setting never passes for the folder's older run. ``kwargs`` go to
+    :func:`train`."""
+    if checkpoint.latest_iteration(run_dir) is None:
+        return train(config, run_dir, progress=progress, **kwargs)
+    check_unchanged(load_config(run_dir), config, {name: name + "={}" for name in to_dict(config)}, run_dir)
+    return resume(run_dir, config.total_steps, progress=progress, **kwargs)
+
+
 def _shown(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 

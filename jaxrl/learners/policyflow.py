@@ -46,14 +46,14 @@ module differs, and why:
   gamma V(s_t) of the pre-step observation to the reward).
 - Evaluation takes the deterministic action phi_1(0; s) without noise, as for every learner
   here; the reference evaluates with sampled actions.
-- No tanh and no clipping in the agent, as in the reference: the environment clips. On the
-  MultiGoal task (``toy/multigoal6``, ``--preset multigoal6``: the reference's MultiGoal run) the
-  action is in [-1, 1] and the task scales it by 5, as every task here takes its actions, so
-  that the squashed learners have the task's whole range; the reference's agent emits the
-  acceleration itself. The clip and the action penalty are the same in the task's units, but
-  this actor's initial latent z ~ N(0, I), noise scale sigma = 1 and the Brownian and entropy
-  terms act on actions 5 times larger in acceleration units than the reference's (z of unit
-  variance is an acceleration of variance 25, mostly beyond the clip at first).
+- No tanh and no clipping in the agent, as in the reference: the environment clips. Every task
+  here takes its actions in [-1, 1] (``toy/multigoal6`` scales them by 5 to accelerations, so
+  that the squashed learners have its whole range), while the reference's MultiGoal agent emits
+  the acceleration itself. ``action_scale`` (task units per action) lets the flow, its noise
+  and its regularisers act in the task's own units, the action being their sum divided by it;
+  the ``multigoal6`` preset sets it to 5, which is the reference's agent exactly (z ~ N(0, I)
+  and sigma = 1 in accelerations). At the default 1 on that task, z and sigma are 5 times
+  wider in accelerations than the reference's and most first actions are clipped.
 
 What was measured: ``docs/learners/policyflow.md``.
 """
@@ -103,6 +103,11 @@ class PolicyFlowConfig(common.PPOFields):
     value_cost: float = override(common.PPOFields, "value_cost", 1.0, "weight of the clipped value loss")
     value_clip: float = hyper(0.2, "bound on V - V_old in the value loss", positive)
     initial_std: float = hyper(1.0, "the action noise's initial scale sigma", positive)
+    action_scale: float = hyper(
+        1.0,
+        "task units per action: the flow and its noise act in task units, the action is their / this",
+        positive,
+    )
     embedding_size: int = static(64, "width of the time and observation embedding", positive)
     policy_hidden: tuple[int, ...] = override(
         common.PPOFields, "policy_hidden", (256, 128, 64), "velocity MLP widths"
@@ -202,10 +207,11 @@ def make(observation_size: int, action_size: int) -> Learner:
         noise = std * jax.random.normal(noise_key, flowed.shape)
         log_prob = gaussian.gaussian_log_prob(noise, jnp.zeros_like(noise), std)
         extras = {"z": z, "flowed": flowed, "noise": noise, "log_prob": log_prob}
-        return flowed + noise, extras
+        return (flowed + noise) / config.action_scale, extras
 
     def act_deterministic(params, aux, obs, config: PolicyFlowConfig):
-        return integrate(velocity(params, obs, config), jnp.zeros((*obs.shape[:-1], action_size)))
+        flowed = integrate(velocity(params, obs, config), jnp.zeros((*obs.shape[:-1], action_size)))
+        return flowed / config.action_scale
 
     def loss(params, old_params, aux, batch: Batch, key, config: PolicyFlowConfig):
         extras = batch.extras
@@ -243,8 +249,8 @@ def make(observation_size: int, action_size: int) -> Learner:
 
     def clone_loss(params, obs, action, key, config: PolicyFlowConfig):
         """Behaviour cloning of the flow from the latent z (t = 0) to the action (t = 1) by flow
-        matching; the action is taken as it is (PolicyFlow does not squash; the environment
-        clips) and the learned noise std is left as it is:
+        matching; the action is taken as it is, in task units (PolicyFlow does not squash; the
+        environment clips), and the learned noise std is left as it is:
 
             L = mean |v_theta(x_t, t, s) - (a - z)|^2,  x_t = (1 - t) z + t a,  t ~ U[0, 1], z ~ N(0, I)
 
@@ -252,6 +258,7 @@ def make(observation_size: int, action_size: int) -> Learner:
         time_key, latent_key = jax.random.split(key)
         t = jax.random.uniform(time_key, action.shape[:-1])
         z = jax.random.normal(latent_key, action.shape)
+        action = action * config.action_scale
         x_t = (1.0 - t[..., None]) * z + t[..., None] * action
         loss = jnp.mean((velocity(params, obs, config)(x_t, t) - (action - z)) ** 2)
         return loss, {"flow_matching_loss": loss}
@@ -259,8 +266,16 @@ def make(observation_size: int, action_size: int) -> Learner:
     return Learner(init, act, act_deterministic, critic.value, loss, clone_loss=clone_loss)
 
 
-# The reference's MultiGoal weights (scripts/multigoal): lr 2e-4, w_g 0.001, w_b 0.25.
+# The reference's MultiGoal run (scripts/multigoal): lr 2e-4, w_g 0.001, w_b 0.25, and its
+# agent emitting accelerations, 5 per unit action of toy/multigoal6.
 PRESETS = MappingProxyType(
-    {"multigoal6": {"learning_rate": 2e-4, "entropy_weight": 0.001, "brownian_weight": 0.25}}
+    {
+        "multigoal6": {
+            "learning_rate": 2e-4,
+            "entropy_weight": 0.001,
+            "brownian_weight": 0.25,
+            "action_scale": 5.0,
+        }
+    }
 )
 FACTORY = LearnerFactory("policyflow", PolicyFlowConfig, make, LOOP_DEFAULTS, presets=PRESETS)

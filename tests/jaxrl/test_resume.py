@@ -88,6 +88,18 @@ def test_python_resume_keeps_the_same_rule(run_dir):
     assert snapshot(run_dir) == before
 
 
+def test_train_or_resume_continues_its_own_config_and_refuses_another(run_dir):
+    config = jaxrl.load_config(run_dir).replace(total_steps=1536)
+    before = snapshot(run_dir)
+    with pytest.raises(
+        jaxrl.ConfigError, match="learning_rate=0.003 differs from the run's stored learning_rate=0.001"
+    ):
+        jaxrl.train_or_resume(config.replace(learning_rate=3e-3), run_dir, progress=False)
+    assert snapshot(run_dir) == before
+    jaxrl.train_or_resume(config, run_dir, progress=False)
+    assert env_steps(run_dir) == [512, 1024, 1536]
+
+
 def test_resume_and_run_dir_must_agree(run_dir, tmp_path, capsys):
     line = refusal(capsys, train, ["--resume", str(run_dir), "--run-dir", str(tmp_path / "other")])
     assert "name different folders" in line

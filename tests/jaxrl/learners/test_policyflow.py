@@ -77,6 +77,34 @@ def test_ratio_is_exactly_one_at_the_collecting_parameters():
     assert abs(float(metrics["policy_loss"])) < 1e-6
 
 
+def test_action_scale_runs_the_flow_in_the_task_s_own_units():
+    # The multigoal6 preset is the reference's agent, which emits accelerations (5 per action).
+    assert (
+        jaxrl.make_config("policyflow", preset="multigoal6", env="toy/multigoal6").learner.action_scale == 5.0
+    )
+    unit = jaxrl.make_config("policyflow", env="toy/multigoal6", policy_hidden=(16,), value_hidden=(16,))
+    scaled = jaxrl.make_config(
+        "policyflow", env="toy/multigoal6", policy_hidden=(16,), value_hidden=(16,), action_scale=5.0
+    )
+    learner = jaxrl.make_learner("policyflow", 4, 2)
+    params = learner.init(jax.random.PRNGKey(0), unit.learner)
+    obs, key = jax.random.normal(jax.random.PRNGKey(1), (32, 4)), jax.random.PRNGKey(2)
+    action, extras = learner.act(params, {}, obs, key, scaled.learner)
+    unit_action, unit_extras = learner.act(params, {}, obs, key, unit.learner)
+    jax.tree.map(np.testing.assert_array_equal, extras, unit_extras)  # the flow is the same
+    np.testing.assert_allclose(action * 5.0, unit_action, rtol=1e-6)
+    np.testing.assert_allclose(
+        learner.act_deterministic(params, {}, obs, scaled.learner) * 5.0,
+        learner.act_deterministic(params, {}, obs, unit.learner),
+        rtol=1e-6,
+    )
+    # Cloning fits the flow to the demonstrated action in the task's units.
+    clone = learner.clone_loss(params, obs, action, key, scaled.learner)[0]
+    assert float(clone) == pytest.approx(
+        float(learner.clone_loss(params, obs, unit_action, key, unit.learner)[0])
+    )
+
+
 def test_multigoal6_is_the_papers_task():
     env = envs.make("toy/multigoal6")
     task = env.env
@@ -106,6 +134,7 @@ def test_multigoal6_is_the_papers_task():
     [
         (["--brownian-weight", "-0.1"], "--brownian-weight=-0.1 is invalid: expected a number >= 0"),
         (["--clip-eps", "0"], "--clip-eps=0.0 is invalid: expected a positive number"),
+        (["--action-scale", "0"], "--action-scale=0.0 is invalid: expected a positive number"),
         (["--noise-steps", "3"], "unrecognized arguments: --noise-steps 3"),
     ],
 )

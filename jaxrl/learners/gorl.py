@@ -105,18 +105,22 @@ from jaxrl.learners.base import Batch, Learner, LearnerFactory, Phase, PhaseCont
 STD_BOUNDS = (1e-3, 10.0)
 STAGE_SHARES = (2, 2, 1, 1)  # the reference's stages of 60M, 60M, 30M and 30M steps
 LOOP_DEFAULTS = MappingProxyType({"total_steps": 180_000_000})
-# The CPU preset: the 1.5M steps toy/pointmass learns in (stages of 0.5M, 0.5M, 0.25M, 0.25M);
-# each refit collects 8 segments of every environment (about 2 iterations' worth) and fits on
-# 50k of those pairs.
-CPU_PRESET = MappingProxyType(
+# Refits sized for a few CPU cores: each collects 8 segments of every environment (about 2
+# iterations' worth) and fits on 50k of those pairs. The CPU preset adds the 1.5M steps
+# toy/pointmass learns in (stages of 0.5M, 0.5M, 0.25M, 0.25M); the small toy presets keep their
+# own budgets. Without them a refit collects the reference's 320 segments per environment, many
+# times those presets' whole budgets.
+CPU_REFIT = MappingProxyType(
     {
-        "total_steps": 1_500_000,
         "refit_unrolls": 8,
         "refit_samples": 50_000,
         "refit_epochs": 10,
         "refit_batch": 1024,
         "refit_patience": 5,
     }
+)
+PRESETS = MappingProxyType(
+    {"cpu": {"total_steps": 1_500_000, **CPU_REFIT}, "pointmass": CPU_REFIT, "multigoal": CPU_REFIT}
 )
 
 
@@ -295,4 +299,4 @@ def make(observation_size: int, action_size: int) -> Learner:
     )
 
 
-FACTORY = LearnerFactory("gorl", GoRLConfig, make, LOOP_DEFAULTS, MappingProxyType({"cpu": CPU_PRESET}))
+FACTORY = LearnerFactory("gorl", GoRLConfig, make, LOOP_DEFAULTS, PRESETS)

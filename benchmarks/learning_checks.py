@@ -78,9 +78,8 @@ def check_cartpole() -> tuple[bool, str]:
 def check_multigoal6() -> tuple[bool, str]:
     import jaxrl
     from benchmarks.multimodality import multigoal_config
-    from jaxrl.modes import covered, goals_reached
-
     from jaxrl.learners.policyflow import PRESETS
+    from jaxrl.modes import covered, goals_reached
 
     config = multigoal_config(
         "policyflow",

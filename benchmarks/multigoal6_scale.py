@@ -16,8 +16,9 @@ reports the share of them that arrives first at each of the six goals (within th
 radius, :func:`jaxrl.modes.start_episodes`), the goals reached by at least 5% and by at least 15%
 of them (an even split over six goals is 16.7%, so the 15% count alone can miss an uneven policy
 that reaches all six), and draws the paths. Run folders go under ``--work-dir`` and continue when
-run again after a kill (a folder holding another setting is refused); rows accumulate in ``<name>.md``/``.json`` with ``<name>_<row>.png`` per row, each with its
-command, commit and machine. It measures; it does not tune.
+run again after a kill (a folder holding another setting is refused); rows accumulate in
+``<name>.md``/``.json`` with ``<name>_<row>.png`` per row, each with its command, commit and
+machine. It measures; it does not tune.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@ velocity change and a Brownian regulariser against mode collapse.
 
 The action is a deterministic flow of a latent plus learned Gaussian noise:
 
-    z ~ N(0, I),   a = phi_1(z; s) + n,   n ~ N(0, diag(sigma^2))
+    z ~ N(0, I),   a = (phi_1(z; s) + n) / action_scale,   n ~ N(0, diag(sigma^2))
+
+(``action_scale``, 1 by default, lets the flow work in a task's own units where they differ from
+its actions'; see the differences below.)
 
 phi_1 integrates the velocity field v_theta(x, t, s) from x = z at t = 0 to t = 1 with 10
 midpoint steps (x_mid = x + v dt / 2, x += dt v(x_mid, t + dt / 2)); sigma is a learned,
@@ -249,8 +252,9 @@ def make(observation_size: int, action_size: int) -> Learner:
 
     def clone_loss(params, obs, action, key, config: PolicyFlowConfig):
         """Behaviour cloning of the flow from the latent z (t = 0) to the action (t = 1) by flow
-        matching; the action is taken as it is, in task units (PolicyFlow does not squash; the
-        environment clips), and the learned noise std is left as it is:
+        matching; the action is taken as it is (PolicyFlow does not squash; the environment
+        clips), in the flow's units (times ``action_scale``), and the learned noise std is left
+        as it is:
 
             L = mean |v_theta(x_t, t, s) - (a - z)|^2,  x_t = (1 - t) z + t a,  t ~ U[0, 1], z ~ N(0, I)
 

@@ -37,7 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.provenance import check_out, learner_spec, provenance, report, write_errors_in_one_line
+from benchmarks.provenance import (
+    check_out,
+    learner_spec,
+    provenance,
+    report,
+    spec_folder,
+    write_errors_in_one_line,
+)
 from experiments.cli import OneLineParser
 
 RESULTS = Path("benchmarks/results")
@@ -137,7 +144,7 @@ def run_learner(spec: str, task: Task, demos, work: Path, seeds: int, extra: dic
     import jaxrl
     from jaxrl.pretrain import CloneConfig, pretrain
 
-    folder = work / spec.replace(":", "_").replace("=", "-")
+    folder = work / spec_folder(spec)
     config = learner_config(spec, task, seeds, extra)
     pretrained_dir = folder / "pretrained"
     if not (pretrained_dir / "checkpoints").exists():
@@ -306,7 +313,7 @@ def time_side_by_side(specs: list[str], task: Task, work: Path, seeds: int, extr
 
     programs = {}
     for spec in specs:
-        pretrained = work / spec.replace(":", "_").replace("=", "-") / "pretrained"
+        pretrained = work / spec_folder(spec) / "pretrained"
         config = learner_config(spec, task, seeds, extra)
         config = config.replace(init_from=str(pretrained), total_steps=task.finetune_steps)
         state, members = initial_state(config), member_configs(config)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.provenance import check_out, learner_spec, provenance, write_errors_in_one_line
+from benchmarks.provenance import check_out, learner_spec, provenance, spec_folder, write_errors_in_one_line
 from experiments.cli import OneLineParser
 
 RESULTS = Path("benchmarks/results")
@@ -41,11 +41,11 @@ DRAWN = 300  # paths drawn per seed (all of them are counted)
 
 
 def row_name(spec: str, iterations: int, seeds: int) -> str:
-    """A row's file-name-safe name: ``policyflow:action_scale=1`` -> ``policyflow_action_scale-1``."""
-    return f"{spec.replace(':', '_').replace('=', '-')}_{iterations}it_{seeds}seeds"
+    """A row's file-name-safe name, e.g. ``policyflow_action_scale-1_75it_3seeds``."""
+    return f"{spec_folder(spec)}_{iterations}it_{seeds}seeds"
 
 
-def make_config(spec: str, seeds: int = 1):
+def make_config(spec: str, seeds: int = 1) -> Any:
     import jaxrl
 
     algo, own = learner_spec(spec)
@@ -61,15 +61,15 @@ def train(spec: str, iterations: int, seeds: int, work: Path, progress: bool):
     return jaxrl.train_or_resume(config, work / row_name(spec, iterations, seeds), progress=progress)
 
 
-def measure(algo: str, args, work: Path) -> tuple[dict[str, Any], np.ndarray]:
+def measure(spec: str, args, work: Path) -> tuple[dict[str, Any], np.ndarray]:
     from jaxrl.modes import arrival_shares, start_episodes
 
     started = time.perf_counter()
-    result = train(algo, args.iterations, args.seeds, work, not args.no_progress)
+    result = train(spec, args.iterations, args.seeds, work, not args.no_progress)
     paths, first = start_episodes(result, args.episodes)
     shares = arrival_shares(first, 6)  # [seeds, goals]
     row = {
-        "algo": algo,
+        "algo": spec,
         "iterations": args.iterations,
         "seeds": args.seeds,
         "env_steps": result.metrics[-1]["env_steps"],

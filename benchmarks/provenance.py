@@ -78,6 +78,11 @@ def learner_spec(spec: str, flag: str = "--algos") -> tuple[str, dict[str, Any]]
     return algo, sized(parse_assignments(assignments, flag))
 
 
+def spec_folder(spec: str) -> str:
+    """A learner spec as a file name: ``policyflow:action_scale=1`` -> ``policyflow_action_scale-1``."""
+    return spec.replace(":", "_").replace("=", "-")
+
+
 def sized(values: dict[str, Any]) -> dict[str, Any]:
     """JSON lists as the tuples the config's layer widths and stage lengths are."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}

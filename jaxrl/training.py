@@ -601,17 +601,20 @@ def resume(
 
 
 def train_or_resume(
-    config: TrainConfig, run_dir: str | Path, progress: bool = True, **kwargs: Any
+    config: TrainConfig,
+    run_dir: str | Path,
+    progress: bool = True,
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+    loggers: Sequence[str] = (),
 ) -> TrainResult:
     """Train ``config`` in ``run_dir``, or continue it from the folder's latest checkpoint: what a
     script that may be killed and run again calls. The stored config must equal ``config`` in
     every field but the total steps (a :class:`ConfigError` names the first that differs), so
-    that a changed setting never passes for the folder's older run. ``kwargs`` go to
-    :func:`train`."""
+    that a changed setting never passes for the folder's older run."""
     if checkpoint.latest_iteration(run_dir) is None:
-        return train(config, run_dir, progress=progress, **kwargs)
+        return train(config, run_dir, progress=progress, on_eval=on_eval, loggers=loggers)
     check_unchanged(load_config(run_dir), config, {name: name + "={}" for name in to_dict(config)}, run_dir)
-    return resume(run_dir, config.total_steps, progress=progress, **kwargs)
+    return resume(run_dir, config.total_steps, progress=progress, on_eval=on_eval, loggers=loggers)
 
 
 def _shown(value: Any) -> str:

@@ -25,10 +25,9 @@ only the cells its JSON lacks, so a regeneration cut short carries on where it s
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -45,6 +44,7 @@ from benchmarks.provenance import (
     sized,
     write_errors_in_one_line,
 )
+from benchmarks.store import accumulate, load_cells
 from experiments.cli import OneLineParser, fail
 
 DEFAULT_ENVS = ("toy/pointmass", "CartpoleBalance", "CartpoleSwingup", "PendulumSwingup")
@@ -232,35 +232,6 @@ def train_cell(config, launch: dict[str, str], progress: bool, **labels: Any) ->
         **launch,
         "finished": time.strftime("%Y-%m-%d %H:%M"),
     }
-
-
-def load_cells(store: Path) -> dict[str, dict[str, Any]]:
-    """The cells of an accumulating results JSON (none before the first run)."""
-    return json.loads(store.read_text()) if store.exists() else {}
-
-
-def save_cells(store: Path, cells: dict[str, dict[str, Any]]) -> None:
-    """Write the cells atomically: an interrupted run keeps every cell finished before it."""
-    from jaxrl.runlog import atomic_write
-
-    text = json.dumps(cells, indent=1) + "\n"
-    atomic_write(store, lambda p: p.write_text(text))
-
-
-def accumulate(
-    store: Path,
-    jobs: Iterable[tuple[str, Callable[[], dict[str, Any]]]],
-    write: Callable[[dict[str, dict[str, Any]]], None],
-) -> None:
-    """Run each ``(key, job)``, storing the cell it returns under ``key`` among those in
-    ``store`` (added or replaced), then saving them all and calling ``write(cells)`` (the table
-    and plots), cell by cell. The store is read again before each save, so two runs adding to
-    one table side by side keep each other's cells."""
-    for key, job in jobs:
-        cell = job()
-        cells = {**load_cells(store), key: cell}
-        save_cells(store, cells)
-        write(cells)
 
 
 def cell_key(env: str, algo: str) -> str:

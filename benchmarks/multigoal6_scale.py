@@ -23,15 +23,16 @@ machine. It measures; it does not tune.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.provenance import check_out, learner_spec, provenance, spec_folder, write_errors_in_one_line
+from benchmarks.store import accumulate
 from experiments.cli import OneLineParser
 
 RESULTS = Path("benchmarks/results")
@@ -83,6 +84,15 @@ def measure(spec: str, args, work: Path) -> tuple[dict[str, Any], np.ndarray]:
     return row, paths
 
 
+def cell(spec: str, args, launch: dict[str, str]) -> dict[str, Any]:
+    """One row: ``spec`` trained and measured, with its provenance; its paths drawn beside it."""
+    print(f"{spec}: {args.iterations} iterations x {args.seeds} seeds", file=sys.stderr, flush=True)
+    row, paths = measure(spec, args, args.work_dir)
+    row = {**row, **launch}
+    draw(paths, row, args.out / f"{args.name}_{row_name(spec, args.iterations, args.seeds)}.png")
+    return row
+
+
 def draw(paths: np.ndarray, row: dict[str, Any], path: Path) -> None:
     """The paths from the origin per seed, the goals and their arrival circles, as the paper
     draws them."""
@@ -112,7 +122,7 @@ def draw(paths: np.ndarray, row: dict[str, Any], path: Path) -> None:
     atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
 
 
-def write(rows: list[dict[str, Any]], out: Path, name: str) -> None:
+def write(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
     from jaxrl.runlog import atomic_write
 
     lines = [
@@ -129,9 +139,9 @@ def write(rows: list[dict[str, Any]], out: Path, name: str) -> None:
         " goals >= 15% | eval return |",
         "|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
-    for row in rows:
+    for row in cells.values():
         for seed, shares in enumerate(row["shares_per_seed"]):
-            cells = [
+            entries = [
                 row["algo"],
                 str(row["iterations"]),
                 f"{row['env_steps']:,}",
@@ -142,15 +152,13 @@ def write(rows: list[dict[str, Any]], out: Path, name: str) -> None:
                 str(row["goals_at_0.15"][seed]),
                 f"{row['eval_return_per_seed'][seed]:.2f}",
             ]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append("| " + " | ".join(entries) + " |")
     lines += ["", "## Provenance", ""]
     lines += [
-        f"- {row_name(r['algo'], r['iterations'], r['seeds'])}: {r['machine']}; commit {r['commit']};"
-        f" {r['seconds']:.0f} s; `{r['command']}`"
-        for r in rows
+        f"- {key}: {r['machine']}; commit {r['commit']}; {r['seconds']:.0f} s; `{r['command']}`"
+        for key, r in cells.items()
     ]
     atomic_write(out / f"{name}.md", lambda p: p.write_text("\n".join(lines) + "\n"))
-    atomic_write(out / f"{name}.json", lambda p: p.write_text(json.dumps({"rows": rows}, indent=1) + "\n"))
 
 
 @write_errors_in_one_line
@@ -177,17 +185,12 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(str(error))
     check_out(args.out, folder=True)
     launch = provenance("benchmarks.multigoal6_scale", argv)
-    path = args.out / f"{args.name}.json"
-    for algo in args.algos:
-        print(f"{algo}: {args.iterations} iterations x {args.seeds} seeds", file=sys.stderr, flush=True)
-        row, paths = measure(algo, args, args.work_dir)
-        row = {**row, **launch}
-        args.out.mkdir(parents=True, exist_ok=True)
-        draw(paths, row, args.out / f"{args.name}_{row_name(algo, args.iterations, args.seeds)}.png")
-        rows = json.loads(path.read_text())["rows"] if path.exists() else []
-        key = (algo, args.iterations, args.seeds)
-        rows = [r for r in rows if (r["algo"], r["iterations"], r["seeds"]) != key] + [row]
-        write(rows, args.out, args.name)
+    args.out.mkdir(parents=True, exist_ok=True)
+    jobs = (
+        (row_name(spec, args.iterations, args.seeds), partial(cell, spec, args, launch))
+        for spec in args.algos
+    )
+    accumulate(args.out / f"{args.name}.json", jobs, partial(write, out=args.out, name=args.name))
 
 
 if __name__ == "__main__":

@@ -37,8 +37,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.learning_table import accumulate, load_cells, train_cell
+from benchmarks.learning_table import train_cell
 from benchmarks.provenance import check_out, parse_assignments, provenance, sized, write_errors_in_one_line
+from benchmarks.store import accumulate, load_cells
 from experiments.cli import OneLineParser
 
 # The base settings each preset scales: the jaxrl config preset they start from, the task and its

@@ -15,8 +15,10 @@ runs ``--samples`` stochastic episodes from the start and counts the goals that 
 behaviour the first action only begins). The default share, 15%, is above what a distribution
 with no preferred direction gives a goal (isotropic: at most 12.5% of four goals' directions,
 8.3% of six; uniform over the action square 8%). Writes
-``<name>.md`` (counts and shares per seed, evaluation return, provenance), ``<name>.json`` and
-``<name>.png`` (the sampled actions per learner and seed) to ``--out``. It measures; it does not
+``<name>.md`` (counts and shares per seed, evaluation return, each row's provenance) and
+``<name>.png`` (200 of the sampled actions per learner and seed) to ``--out``, from rows that
+accumulate in ``<name>.json`` (:mod:`benchmarks.store`): running again with other learners adds
+their rows, and a table refuses rows measured with other settings. It measures; it does not
 tune.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -31,11 +34,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.provenance import check_out, parse_assignments, provenance, write_errors_in_one_line
+from benchmarks.store import accumulate, load_cells
 from experiments.cli import OneLineParser
 from jaxrl.config import PRESETS
 from jaxrl.modes import MIN_SHARE, covered, goals_reached, modes, start_actions, task_of
 
-JSON_ACTIONS = 200  # sampled actions per seed kept in the JSON (the plot shows all)
+KEPT_ACTIONS = 200  # sampled start actions per seed kept in the JSON and drawn
 # The ``multigoal`` preset's settings (small and fast on a CPU; 25-step episodes, one update of 8
 # minibatches x 4 epochs per 6,400 transitions) on toy/multigoal unless --env says otherwise.
 SETTINGS = MappingProxyType({"env": "toy/multigoal", **PRESETS["multigoal"]})
@@ -48,6 +52,11 @@ def multigoal_config(algo: str, num_seeds: int, seed: int = 0, **overrides: Any)
     return jaxrl.make_config(
         algo, preset="multigoal", num_seeds=num_seeds, seed=seed, **{"env": SETTINGS["env"], **overrides}
     )
+
+
+def cell(algo: str, args, overrides: dict[str, Any], wanted: dict[str, Any], launch: dict[str, str]):
+    """One row: ``algo`` measured, with the settings that make it comparable and its provenance."""
+    return {**measure(algo, args, overrides), "settings": wanted, **launch}
 
 
 def measure(algo: str, args, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +78,7 @@ def measure(algo: str, args, overrides: dict[str, Any]) -> dict[str, Any]:
         "eval_return_per_seed": result.metrics[-1]["eval_return_per_seed"],
         "env_steps": result.metrics[-1]["env_steps"],
         "wall_time": result.metrics[-1]["wall_time"],
-        "actions": actions.round(3).tolist(),  # all for the plot; the JSON keeps JSON_ACTIONS
+        "actions": actions[:, :KEPT_ACTIONS].round(3).tolist(),
     }
 
 
@@ -79,9 +88,21 @@ def goal_names(goals: Any) -> str:
     return ", ".join(f"{angle:.0f}" for angle in angles)
 
 
-def write(rows: list[dict[str, Any]], args, launch: dict[str, str]) -> None:
+def measured_with(args, overrides: dict[str, Any]) -> dict[str, Any]:
+    """What makes rows comparable: a table holds rows measured with one of these only."""
+    return {
+        "overrides": overrides,
+        "seeds": args.seeds,
+        "seed": args.seed,
+        "samples": args.samples,
+        "min_share": args.min_share,
+    }
+
+
+def write(cells: dict[str, dict[str, Any]], args) -> None:
     from jaxrl.runlog import atomic_write
 
+    rows = list(cells.values())
     env = rows[0]["env"]
     goals = task_of(multigoal_config(rows[0]["algo"], 1, env=env)).goals
     half_width = 90.0 / len(goals)
@@ -93,7 +114,7 @@ def write(rows: list[dict[str, Any]], args, launch: dict[str, str]) -> None:
         f"(a distribution with no preferred direction gives a goal at most {1 / (2 * len(goals)):.1%}).",
         f"Goals reached: of {args.samples} stochastic episodes per seed from the start, the goals at",
         f"least {args.min_share:.0%} of them arrive at first.",
-        f"Settings: {dict(SETTINGS)}, overrides {launch['overrides']}.",
+        f"Settings: {dict(SETTINGS)}, overrides {rows[0]['settings']['overrides']}.",
         "",
         f"| learner | modes (mean) | modes per seed | start-action shares per seed (goals at {goal_names(goals)}"
         " degrees) | goals reached (mean) | arrival shares per seed | final eval return per seed |"
@@ -111,17 +132,11 @@ def write(rows: list[dict[str, Any]], args, launch: dict[str, str]) -> None:
             f"{', '.join(map(str, row['modes_per_seed']))} | {shares} | "
             f"{np.mean(row['goals_per_seed']):.1f} | {arrivals} | {returns} | {row['wall_time']:.0f} |"
         )
+    lines += ["", f"Plot: `{args.name}.png`", "", "## Provenance", ""]
     lines += [
-        "",
-        f"Machine: {launch['machine']}; commit {launch['commit']}; {launch['started']}.",
-        f"Command: `{launch['command']}`",
-        f"Plot: `{args.name}.png`",
-        "",
+        f"- {r['algo']}: {r['machine']}; commit {r['commit']}; {r['started']}; `{r['command']}`" for r in rows
     ]
-    atomic_write(args.out / f"{args.name}.md", lambda p: p.write_text("\n".join(lines)))
-    stored = [{**row, "actions": [seed[:JSON_ACTIONS] for seed in row["actions"]]} for row in rows]
-    text = json.dumps({"rows": stored, **launch}) + "\n"
-    atomic_write(args.out / f"{args.name}.json", lambda p: p.write_text(text))
+    atomic_write(args.out / f"{args.name}.md", lambda p: p.write_text("\n".join(lines) + "\n"))
     atomic_write(args.out / f"{args.name}.png", lambda p: plot(rows, p))
 
 
@@ -185,12 +200,17 @@ def main(argv: list[str] | None = None) -> None:
             multigoal_config(algo, args.seeds, args.seed, **overrides)
         except jaxrl.ConfigError as error:
             parser.error(str(error))
-    launch = {**provenance("benchmarks.multimodality", argv), "overrides": overrides}
+    store = args.out / f"{args.name}.json"
+    wanted = json.loads(json.dumps(measured_with(args, overrides)))  # as the store holds them
+    for row in load_cells(store).values():
+        if row["settings"] != wanted:
+            parser.error(
+                f"--name {args.name} holds rows measured with {row['settings']}: give another --name"
+            )
+    launch = provenance("benchmarks.multimodality", argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for algo in args.algos:
-        rows.append(measure(algo, args, overrides))
-        write(rows, args, launch)
+    jobs = ((algo, partial(cell, algo, args, overrides, wanted, launch)) for algo in args.algos)
+    accumulate(store, jobs, partial(write, args=args))
     print((args.out / f"{args.name}.md").read_text())
 
 

@@ -18,9 +18,9 @@ reach first, and the learned noise scale. Rows accumulate in ``<out>/<name>.json
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy as np
 
 from benchmarks.multimodality import multigoal_config
 from benchmarks.provenance import check_out, parse_assignments, provenance, write_errors_in_one_line
+from benchmarks.store import accumulate
 from experiments.cli import OneLineParser
 from jaxrl.modes import covered, goals_reached, modes, task_of
 
@@ -69,9 +70,14 @@ def measure(env: str, seeds: int, overrides: dict[str, Any], samples: int) -> di
     }
 
 
-def write(rows: list[dict[str, Any]], out: Path, name: str) -> None:
+def cell_key(label: str, env: str) -> str:
+    return f"{label} | {env}"
+
+
+def write(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
     from jaxrl.runlog import atomic_write
 
+    rows = list(cells.values())
     lines = [
         "# PolicyFlow's modes by setting",
         "",
@@ -85,7 +91,7 @@ def write(rows: list[dict[str, Any]], out: Path, name: str) -> None:
         "|---|---|---|---:|---|---|---|---|---|---:|",
     ]
     for row in rows:
-        cells = [
+        entries = [
             row["label"],
             row["env"],
             ", ".join(f"{k}={v}" for k, v in row["overrides"].items()) or "-",
@@ -97,11 +103,10 @@ def write(rows: list[dict[str, Any]], out: Path, name: str) -> None:
             ", ".join(f"{r:.2f}" for r in row["eval_return_per_seed"]),
             f"{row['seconds']:.0f}",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(entries) + " |")
     lines += ["", "## Provenance", ""]
     lines += [f"- {r['label']}: {r['machine']}; commit {r['commit']}; `{r['command']}`" for r in rows]
     atomic_write(out / f"{name}.md", lambda p: p.write_text("\n".join(lines) + "\n"))
-    atomic_write(out / f"{name}.json", lambda p: p.write_text(json.dumps({"rows": rows}, indent=1) + "\n"))
 
 
 @write_errors_in_one_line
@@ -129,15 +134,18 @@ def main(argv: list[str] | None = None) -> None:
     except jaxrl.ConfigError as error:
         parser.error(str(error))
     launch = provenance("benchmarks.policyflow_modes", argv)
-    print(f"{args.label}: policyflow on {args.env} x {args.seeds} seeds", file=sys.stderr, flush=True)
-    row = measure(args.env, args.seeds, overrides, args.samples)
     shown = {k: [float(f"{x:.6g}") for x in v] if hasattr(v, "tolist") else v for k, v in overrides.items()}
-    row = {"label": args.label, "overrides": shown, **row, **launch}
-    path = args.out / f"{args.name}.json"
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
-    rows = [r for r in rows if (r["label"], r["env"]) != (row["label"], row["env"])] + [row]
+
+    print(f"{args.label}: policyflow on {args.env} x {args.seeds} seeds", file=sys.stderr, flush=True)
+    row = {
+        "label": args.label,
+        "overrides": shown,
+        **measure(args.env, args.seeds, overrides, args.samples),
+        **launch,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
-    write(rows, args.out, args.name)
+    jobs = [(cell_key(args.label, args.env), lambda: row)]
+    accumulate(args.out / f"{args.name}.json", jobs, partial(write, out=args.out, name=args.name))
     print((args.out / f"{args.name}.md").read_text())
 
 

@@ -2,6 +2,7 @@
 (one line, exit 2, nothing left behind), and end with one line and exit 1 when a write fails."""
 
 import errno
+import json
 import os
 
 import pytest
@@ -54,3 +55,12 @@ def test_a_write_that_fails_ends_with_one_line_and_exit_1(capsys):
         main([])
     assert exit.value.code == 1
     assert capsys.readouterr().err == "error: writing results/table.md failed: no space left on device\n"
+
+
+def test_a_multimodality_table_refuses_rows_measured_with_other_settings(tmp_path, capsys):
+    stored = {"ppo": {"settings": {"overrides": {"env": "toy/multigoal"}, "seeds": 3}}}
+    (tmp_path / "table.json").write_text(json.dumps(stored))
+    line = refusal(capsys, multimodality, ["--algos", "fpo", "--out", str(tmp_path), "--name", "table"])
+    assert line.startswith("error: --name table holds rows measured with {'overrides'")
+    assert line.endswith("give another --name")
+    assert json.loads((tmp_path / "table.json").read_text()) == stored

@@ -135,7 +135,6 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     launch = provenance("benchmarks.policyflow_modes", argv)
     shown = {k: [float(f"{x:.6g}") for x in v] if hasattr(v, "tolist") else v for k, v in overrides.items()}
-
     print(f"{args.label}: policyflow on {args.env} x {args.seeds} seeds", file=sys.stderr, flush=True)
     row = {
         "label": args.label,

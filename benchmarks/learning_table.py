@@ -41,6 +41,7 @@ from benchmarks.provenance import (
     learner_spec,
     parse_assignments,
     provenance,
+    provenance_lines,
     sized,
     write_errors_in_one_line,
 )
@@ -265,12 +266,8 @@ def write_table(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
                 f"{cell['final_std']:.1f} | {per_seed} | {cell['wall_time']:.0f} | {ratio} |"
                 f" {cell['machine'].split(',')[0]} |"
             )
-    lines += ["", "## Provenance", ""]
-    for cell in cells.values():
-        lines.append(
-            f"- {cell['env']} / {cell['algo']}: {cell['machine']}; commit {cell['commit']};"
-            f" {cell['finished']}; `{cell['command']}`"
-        )
+    named = ((f"{cell['env']} / {cell['algo']}", cell) for cell in cells.values())
+    lines += provenance_lines(named, lambda cell: cell["finished"])
     labels = plot_labels(cell["algo"] for cell in cells.values())
     lines += ["", "Plots: " + ", ".join(f"`{plot_name(name, task)}`" for task in tasks), ""]
     lines += ["Their legends' short names for the learners (dashed: the learner at an earlier commit):", ""]

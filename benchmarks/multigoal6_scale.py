@@ -31,7 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.provenance import check_out, learner_spec, provenance, spec_folder, write_errors_in_one_line
+from benchmarks.provenance import (
+    check_out,
+    learner_spec,
+    provenance,
+    provenance_lines,
+    spec_folder,
+    write_errors_in_one_line,
+)
 from benchmarks.store import accumulate
 from experiments.cli import OneLineParser
 
@@ -153,11 +160,7 @@ def write(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
                 f"{row['eval_return_per_seed'][seed]:.2f}",
             ]
             lines.append("| " + " | ".join(entries) + " |")
-    lines += ["", "## Provenance", ""]
-    lines += [
-        f"- {key}: {r['machine']}; commit {r['commit']}; {r['seconds']:.0f} s; `{r['command']}`"
-        for key, r in cells.items()
-    ]
+    lines += provenance_lines(cells.items(), lambda row: f"{row['seconds']:.0f} s")
     atomic_write(out / f"{name}.md", lambda p: p.write_text("\n".join(lines) + "\n"))
 
 

@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.provenance import check_out, parse_assignments, provenance, write_errors_in_one_line
+from benchmarks.provenance import (
+    check_out,
+    parse_assignments,
+    provenance,
+    provenance_lines,
+    write_errors_in_one_line,
+)
 from benchmarks.store import accumulate, load_cells
 from experiments.cli import OneLineParser
 from jaxrl.config import PRESETS
@@ -132,10 +138,8 @@ def write(cells: dict[str, dict[str, Any]], args) -> None:
             f"{', '.join(map(str, row['modes_per_seed']))} | {shares} | "
             f"{np.mean(row['goals_per_seed']):.1f} | {arrivals} | {returns} | {row['wall_time']:.0f} |"
         )
-    lines += ["", f"Plot: `{args.name}.png`", "", "## Provenance", ""]
-    lines += [
-        f"- {r['algo']}: {r['machine']}; commit {r['commit']}; {r['started']}; `{r['command']}`" for r in rows
-    ]
+    lines += ["", f"Plot: `{args.name}.png`"]
+    lines += provenance_lines(cells.items(), lambda row: row["started"])
     atomic_write(args.out / f"{args.name}.md", lambda p: p.write_text("\n".join(lines) + "\n"))
     atomic_write(args.out / f"{args.name}.png", lambda p: plot(rows, p))
 

@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks.multimodality import multigoal_config
-from benchmarks.provenance import check_out, parse_assignments, provenance, write_errors_in_one_line
+from benchmarks.provenance import (
+    check_out,
+    parse_assignments,
+    provenance,
+    provenance_lines,
+    write_errors_in_one_line,
+)
 from benchmarks.store import accumulate
 from experiments.cli import OneLineParser
 from jaxrl.modes import covered, goals_reached, modes, task_of
@@ -104,8 +110,7 @@ def write(cells: dict[str, dict[str, Any]], out: Path, name: str) -> None:
             f"{row['seconds']:.0f}",
         ]
         lines.append("| " + " | ".join(entries) + " |")
-    lines += ["", "## Provenance", ""]
-    lines += [f"- {r['label']}: {r['machine']}; commit {r['commit']}; `{r['command']}`" for r in rows]
+    lines += provenance_lines((row["label"], row) for row in rows)
     atomic_write(out / f"{name}.md", lambda p: p.write_text("\n".join(lines) + "\n"))
 
 

@@ -1,7 +1,8 @@
 """What every benchmark records next to its figures: the machine, the commit and the command.
 
 Taken once at launch (the code that runs is the code imported then); :func:`report` prints and
-writes a table with them under it. Also the ``KEY=VALUE`` parser the benchmark scripts share for
+writes a table with them under it, and :func:`provenance_lines` lists them per row of a table
+whose rows accumulate. Also the ``KEY=VALUE`` parser the benchmark scripts share for
 their ``--set`` style flags, and the writers' rule for their destination: :func:`check_out` refuses
 one that cannot be written before anything compiles (one line, exit 2), and
 :func:`write_errors_in_one_line` ends a script whose write fails (a full disk) with one line and
@@ -18,7 +19,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,23 @@ def provenance(module: str, argv: list[str] | None) -> dict[str, str]:
         "command": f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv),
         "started": time.strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def provenance_lines(
+    rows: Iterable[tuple[str, Mapping[str, Any]]], detail: Callable[[Mapping[str, Any]], str] | None = None
+) -> list[str]:
+    """A results table's ``## Provenance`` section: per named row, its machine, commit, the
+    ``detail`` it adds (a date, a wall time) and the command that measured it."""
+    lines = ["", "## Provenance", ""]
+    for name, row in rows:
+        parts = [
+            row["machine"],
+            f"commit {row['commit']}",
+            *([detail(row)] if detail else []),
+            f"`{row['command']}`",
+        ]
+        lines.append(f"- {name}: " + "; ".join(parts))
+    return lines
 
 
 def report(lines: list[str], launch: dict[str, Any], title: str, out: Path | None, echo: bool = True) -> None:
